@@ -1,0 +1,264 @@
+"""FITS bytes -> cutouts, through astropy, with every size checked before data are touched.
+
+Reading order: a walk over the raw headers (prescan.py), so that astropy never parses a header whose
+structural values would make it spin; then astropy's headers, one HDU at a time (``lazy_load_hdus``),
+each declared shape checked against DecodeLimits and against the bytes present; then the layout
+(app/decode/layout.py) is chosen from shapes and band names; only then are the chosen HDUs' data
+read, scaled by BSCALE/BZERO to float32 (native byte order) and masked (app/decode/masking.py).
+
+HDUs used: primary and IMAGE extensions with data, and tile-compressed images (read with
+``disable_image_compression`` so their binary-table headers can be checked first; see compressed.py).
+Tables, random groups and HDUs with a zero-length axis are skipped.
+
+astropy reports non-standard headers through the warnings module; they are caught here and become
+one ``fits_nonstandard`` DecodeWarning per distinct message (at most three). ``warnings.catch_warnings``
+is process-wide on Python 3.11, so when several threads decode at once a message may be attributed
+to a neighbouring file or dropped: they are advisory only.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from astropy.io import fits
+from astropy.utils.exceptions import AstropyWarning
+from astropy.wcs import FITSFixedWarning
+
+from app.decode.compressed import check_compressed_hdu, is_compressed_image
+from app.decode.errors import DecodeError
+from app.decode.header import HeaderInfo, band_names, read_header_info
+from app.decode.layout import ImageInfo, Layout, plan_layout
+from app.decode.limits import DecodeLimits
+from app.decode.masking import apply_masking_rule, masked_fractions
+from app.decode.prescan import prescan
+from app.decode.types import CutoutError, CutoutMeta, DecodedFile, DecodeWarning
+
+_BITPIX = (8, 16, 32, 64, -32, -64)
+_MAX_FITS_WARNINGS = 3
+
+
+def _label(index: int, header: Any) -> str:
+    name = header.get("EXTNAME")
+    return (
+        f"HDU {index} ({str(name).strip()})"
+        if name
+        else f"HDU {index}" + (" (primary)" if index == 0 else "")
+    )
+
+
+def _declared_shape(header: Any, label: str) -> tuple[int, ...]:
+    naxis = header.get("NAXIS")
+    if isinstance(naxis, bool) or not isinstance(naxis, int) or not 0 <= naxis <= 999:
+        raise DecodeError("bad_fits", f"{label}: NAXIS = {naxis!r} is not valid")
+    axes = []
+    for k in range(1, naxis + 1):
+        value = header.get(f"NAXIS{k}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise DecodeError("bad_fits", f"{label}: NAXIS{k} = {value!r} is not a non-negative integer")
+        axes.append(value)
+    return tuple(reversed(axes))
+
+
+class _Source:
+    """One image HDU chosen for reading: how to get its stored array and its image header."""
+
+    def __init__(self, hdu: Any, header: Any, bitpix: int, compressed: bool) -> None:
+        self.hdu, self.header, self.bitpix, self.compressed = hdu, header, bitpix, compressed
+
+    def raw(self) -> npt.NDArray[Any]:
+        if self.compressed:
+            image = fits.CompImageHDU(bintable=self.hdu, do_not_scale_image_data=True)
+            return np.asarray(image.data)
+        return np.asarray(self.hdu.data)
+
+
+def _scan(hdul: Any, data: bytes, limits: DecodeLimits) -> tuple[list[ImageInfo], dict[int, _Source]]:
+    images: list[ImageInfo] = []
+    sources: dict[int, _Source] = {}
+    index = 0
+    while True:
+        try:
+            hdu = hdul[index]
+        except IndexError:
+            break
+        if index >= limits.max_hdus:
+            raise DecodeError("too_large", f"the file holds more than {limits.max_hdus} HDUs, the limit")
+        label = _label(index, hdu.header)
+        if is_compressed_image(hdu):
+            declared = check_compressed_hdu(hdu, data, label, limits)
+            shape, bitpix = declared.shape, declared.bitpix
+            if shape and 0 not in shape:
+                header = fits.CompImageHDU(bintable=hdu, do_not_scale_image_data=True).header
+                sources[index] = _Source(hdu, header, bitpix, compressed=True)
+        elif isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU) and not isinstance(hdu, fits.GroupsHDU):
+            header = hdu.header
+            shape = _declared_shape(header, label)
+            bitpix = header.get("BITPIX")
+            if bitpix not in _BITPIX:
+                raise DecodeError("unsupported_data", f"{label}: BITPIX = {bitpix!r} is not a FITS data type")
+            pixels = math.prod(shape)
+            if pixels > limits.max_pixels:
+                raise DecodeError(
+                    "too_large",
+                    f"{label} declares a {'x'.join(map(str, shape))} array = {pixels} pixels; "
+                    f"the limit is {limits.max_pixels} pixels per image",
+                )
+            if shape and pixels > 0:
+                end = int(hdu.fileinfo()["datLoc"]) + pixels * abs(int(bitpix)) // 8
+                if end > len(data):
+                    raise DecodeError(
+                        "bad_fits",
+                        f"{label} declares {end} bytes up to the end of its data but the file "
+                        f"has only {len(data)}: it is truncated",
+                    )
+                sources[index] = _Source(hdu, header, int(bitpix), compressed=False)
+        if index in sources:
+            header = sources[index].header
+            images.append(ImageInfo(index, label, shape, band_names(header)))
+        index += 1
+    return images, sources
+
+
+def _number(header: Any, key: str, default: float, label: str) -> float:
+    value = header.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise DecodeError("bad_fits", f"{label}: {key} = {value!r} is not a finite number")
+    return float(value)
+
+
+def _physical(source: _Source, image: ImageInfo) -> npt.NDArray[np.float32]:
+    """The image's values after BSCALE/BZERO, float32 in native byte order, masked."""
+    raw = source.raw()
+    if raw.shape != image.shape:
+        raise DecodeError(
+            "bad_fits", f"{image.label}: data read as {raw.shape}, header declares {image.shape}"
+        )
+    header, label = source.header, image.label
+    bscale, bzero = _number(header, "BSCALE", 1.0, label), _number(header, "BZERO", 0.0, label)
+    floating = source.bitpix < 0
+    with np.errstate(all="ignore"):  # overflow to inf is masked below, as the rule says
+        if bscale == 1.0 and bzero == 0.0:
+            physical = raw.astype(np.float32)
+        elif raw.dtype.itemsize <= 2 or raw.dtype == np.float32:
+            physical = raw.astype(np.float32)
+            physical *= np.float32(bscale)
+            physical += np.float32(bzero)
+        else:  # 32/64-bit integers and doubles keep their precision until the final cast
+            physical = (raw.astype(np.float64) * bscale + bzero).astype(np.float32)
+    blank = header.get("BLANK")
+    usable_blank = blank if isinstance(blank, int) and not isinstance(blank, bool) and not floating else None
+    return apply_masking_rule(physical, floating_point=floating, raw=raw, blank=usable_blank)
+
+
+def _assemble(layout: Layout, sources: dict[int, _Source]) -> npt.NDArray[np.float32]:
+    if layout.kind == "one_image":
+        image = layout.images[0]
+        return _physical(sources[image.hdu], image).reshape(layout.shape)
+    pixels = np.empty(layout.shape, dtype=np.float32)
+    for k, image in enumerate(layout.images):
+        plane = _physical(sources[image.hdu], image)
+        if layout.kind == "band_per_hdu":
+            pixels[0, k] = plane
+        else:
+            pixels[k, 0] = plane
+    return pixels
+
+
+def _infos(layout: Layout, sources: dict[int, _Source], primary: Any) -> list[HeaderInfo]:
+    n, _, h, w = layout.shape
+    if layout.kind == "cutout_per_hdu":  # each cutout has a header of its own
+        return [
+            read_header_info(sources[im.hdu].header, primary if im.hdu else None, h, w)
+            for im in layout.images
+        ]
+    first = layout.images[0]
+    return [read_header_info(sources[first.hdu].header, primary if first.hdu else None, h, w)] * n
+
+
+def _fits_warnings(caught: list[warnings.WarningMessage]) -> tuple[DecodeWarning, ...]:
+    seen: dict[str, None] = {}
+    for item in caught:
+        if issubclass(item.category, AstropyWarning) and not issubclass(item.category, FITSFixedWarning):
+            text = " ".join(str(item.message).split())[:300]
+            seen.setdefault(text, None)
+    return tuple(DecodeWarning("fits_nonstandard", text) for text in list(seen)[:_MAX_FITS_WARNINGS])
+
+
+def _read(data: bytes, filename: str, channels: int | None, limits: DecodeLimits) -> DecodedFile:
+    prescan(data, limits)
+    hdul = fits.open(
+        io.BytesIO(data),
+        mode="readonly",
+        memmap=False,
+        lazy_load_hdus=True,
+        disable_image_compression=True,
+        do_not_scale_image_data=True,
+    )
+    try:
+        images, sources = _scan(hdul, data, limits)
+        layout = plan_layout(images, channels, limits.max_cutouts)
+        total = sum(math.prod(im.shape) for im in layout.images)
+        if total > limits.max_total_pixels:
+            raise DecodeError(
+                "too_large",
+                f"the file's images hold {total} pixels together; the limit is "
+                f"{limits.max_total_pixels} per file",
+            )
+        pixels = _assemble(layout, sources)
+        infos = _infos(layout, sources, hdul[0].header)
+    finally:
+        hdul.close()
+    fractions = masked_fractions(pixels)
+    cutouts = []
+    for i, (info, fraction) in enumerate(zip(infos, fractions, strict=True)):
+        error = None
+        if fraction >= 1.0:
+            error = CutoutError("all_nan", f"cutout {i} of {filename} has no finite, unmasked pixel")
+        cutouts.append(
+            CutoutMeta(
+                file=filename,
+                index=i,
+                format="fits",
+                id=info.id,
+                ra=info.ra,
+                dec=info.dec,
+                pixel_scale_arcsec=info.pixel_scale_arcsec,
+                bands=layout.bands,
+                masked_fraction=float(fraction),
+                warnings=info.warnings,
+                error=error,
+            )
+        )
+    if all(c.error is not None for c in cutouts):
+        raise DecodeError(
+            "all_nan", f"every pixel of {filename} is NaN, infinite or masked (BLANK or the value 100)"
+        )
+    return DecodedFile(file=filename, format="fits", pixels=pixels, cutouts=tuple(cutouts))
+
+
+def decode_fits(data: bytes, filename: str, channels: int | None, limits: DecodeLimits) -> DecodedFile:
+    """Decode plain (already inflated) FITS bytes; every failure is a DecodeError."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            decoded = _read(data, filename, channels, limits)
+        except DecodeError:
+            raise
+        except MemoryError:
+            raise DecodeError(
+                "too_large", f"{filename} needs more memory than this process has; send a smaller file"
+            ) from None
+        except Exception as exc:  # astropy raises OSError, ValueError, KeyError, ... for bad files
+            text = " ".join(str(exc).split())[:300] or type(exc).__name__
+            raise DecodeError("bad_fits", f"{filename} is not a readable FITS file: {text}") from None
+    extra = _fits_warnings(caught)
+    if not extra:
+        return decoded
+    cutouts = tuple(replace(c, warnings=c.warnings + extra) for c in decoded.cutouts)
+    return replace(decoded, cutouts=cutouts)

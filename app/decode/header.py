@@ -1,0 +1,213 @@
+"""Metadata from FITS headers: cutout id, sky position, pixel scale and band names.
+
+Nothing here raises: a header value that cannot be used gives None and, where a user would want to
+know (a keyword present but unreadable, a broken WCS), a DecodeWarning.
+
+Sources, first match wins (the image HDU's own header before the primary header of the file):
+- id: OBJECT, else ID (stripped; numbers become strings).
+- ra, dec: RA and DEC keywords in decimal degrees (ICRS assumed), else the celestial WCS evaluated at
+  the image centre, pixel ((W - 1) / 2, (H - 1) / 2) zero-based, i.e. CRPIX 51 of a 101-pixel BLF cutout.
+- pixel scale in arcsec/px: PIXSCALE (already arcsec/px), else the WCS pixel-scale matrix (CD, or
+  CDELT with PC) through astropy.wcs.utils.proj_plane_pixel_scales, as the geometric mean of the two
+  celestial axes; units from CUNITn, degrees when absent (the FITS default for celestial axes).
+- bands (lower-cased, stripped, no other mapping): BANDS ('u,g,r,i', plane order; commas or blanks
+  separate), else FILTER1..FILTERn, else FILTER or BAND (one name).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings as pywarnings
+from dataclasses import dataclass
+from typing import Any
+
+import astropy.units as u
+import numpy as np
+from astropy.io.fits import Header
+from astropy.utils.exceptions import AstropyWarning
+from astropy.wcs import WCS
+from astropy.wcs.utils import proj_plane_pixel_scales
+
+from app.decode.types import DecodeWarning
+
+_WCS_KEYS = ("CTYPE1", "CD1_1", "CDELT1", "PC1_1", "CRVAL1")
+_MAX_FILTER_KEYS = 999
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderInfo:
+    """What the headers of one image say about its cutouts (see the module docstring for sources)."""
+
+    id: str | None = None
+    ra: float | None = None
+    dec: float | None = None
+    pixel_scale_arcsec: float | None = None
+    warnings: tuple[DecodeWarning, ...] = ()
+
+
+def clean_band(value: Any) -> str | None:
+    """A band name as recorded: str(value) stripped and lower-cased; None when empty or absent."""
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip().lower()
+    return text or None
+
+
+def single_band(header: Header) -> str | None:
+    """The band of a one-band image HDU: FILTER, else BAND."""
+    for key in ("FILTER", "BAND"):
+        name = clean_band(header.get(key))
+        if name is not None:
+            return name
+    return None
+
+
+def band_names(header: Header) -> tuple[str, ...] | None:
+    """Band names of an image's planes: BANDS, else FILTER1..n, else FILTER/BAND (one name)."""
+    bands = header.get("BANDS")
+    if isinstance(bands, str) and bands.strip():
+        sep = "," if "," in bands else None
+        names = tuple(n for n in (clean_band(p) for p in bands.split(sep)) if n is not None)
+        if names:
+            return names
+    numbered: list[str] = []
+    for k in range(1, _MAX_FILTER_KEYS + 1):
+        name = clean_band(header.get(f"FILTER{k}"))
+        if name is None:
+            break
+        numbered.append(name)
+    if numbered:
+        return tuple(numbered)
+    one = single_band(header)
+    return None if one is None else (one,)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float | np.integer | np.floating):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _lookup(headers: tuple[Header, ...], key: str) -> Any:
+    for header in headers:
+        if key in header:
+            return header[key]
+    return None
+
+
+def _read_id(headers: tuple[Header, ...]) -> str | None:
+    for key in ("OBJECT", "ID"):
+        value = _lookup(headers, key)
+        if value is not None and not isinstance(value, bool):
+            text = str(value).strip()
+            if text:
+                return text
+    return None
+
+
+def _keyword_radec(headers: tuple[Header, ...], warnings: list[DecodeWarning]) -> tuple[float, float] | None:
+    ra_raw, dec_raw = _lookup(headers, "RA"), _lookup(headers, "DEC")
+    if ra_raw is None or dec_raw is None:
+        return None
+    ra, dec = _number(ra_raw), _number(dec_raw)
+    if ra is None or dec is None or not -90.0 <= dec <= 90.0:
+        warnings.append(
+            DecodeWarning(
+                "bad_header_value",
+                f"RA={ra_raw!r}, DEC={dec_raw!r} are not decimal degrees; ignored (the WCS is used if any)",
+            )
+        )
+        return None
+    return ra % 360.0, dec
+
+
+def _make_wcs(header: Header, warnings: list[DecodeWarning]) -> WCS | None:
+    if not any(key in header for key in _WCS_KEYS):
+        return None
+    try:
+        wcs = WCS(header)
+        if wcs.has_celestial:
+            return wcs.celestial
+        if wcs.naxis >= 2:
+            return wcs.sub([1, 2])
+    except Exception as exc:  # astropy.wcs raises many types for broken headers; all mean "no WCS"
+        warnings.append(DecodeWarning("bad_wcs", f"the WCS in the header cannot be used: {exc}"[:300]))
+    return None
+
+
+def _wcs_centre(
+    wcs: WCS, height: int, width: int, warnings: list[DecodeWarning]
+) -> tuple[float, float] | None:
+    if not wcs.has_celestial:
+        return None
+    try:
+        ra, dec = wcs.pixel_to_world_values((width - 1) / 2.0, (height - 1) / 2.0)
+        ra_f, dec_f = float(ra), float(dec)
+    except Exception as exc:
+        warnings.append(
+            DecodeWarning("bad_wcs", f"the WCS cannot place the image centre on the sky: {exc}"[:300])
+        )
+        return None
+    if not (math.isfinite(ra_f) and math.isfinite(dec_f) and -90.0 <= dec_f <= 90.0):
+        warnings.append(DecodeWarning("bad_wcs", "the WCS puts the image centre off the sky; ra/dec not set"))
+        return None
+    return ra_f % 360.0, dec_f
+
+
+def _wcs_scale(wcs: WCS) -> float | None:
+    try:
+        scales = proj_plane_pixel_scales(wcs)
+        factors = []
+        for unit in wcs.wcs.cunit:
+            text = str(unit).strip()
+            factors.append(u.Unit(text or "deg").to(u.arcsec))
+        arcsec = [abs(float(s)) * f for s, f in zip(scales, factors, strict=True)]
+    except Exception:  # non-angular units, singular matrices: no usable scale
+        return None
+    scale = math.sqrt(arcsec[0] * arcsec[1])
+    return scale if math.isfinite(scale) and scale > 0.0 else None
+
+
+def _positive(value: Any) -> float | None:
+    number = _number(value)
+    return number if number is not None and number > 0.0 else None
+
+
+def read_header_info(header: Header, primary: Header | None, height: int, width: int) -> HeaderInfo:
+    """Read id, ra/dec and pixel scale for an image of ``height`` x ``width`` pixels.
+
+    ``header`` is the image HDU's header (for a tile-compressed HDU, the image header astropy builds);
+    ``primary`` the file's primary header when the image is in an extension, else None.
+    """
+    headers = (header,) if primary is None else (header, primary)
+    warnings: list[DecodeWarning] = []
+    with pywarnings.catch_warnings():
+        # FITSFixedWarning and friends say what wcslib repaired; a broken WCS is reported as bad_wcs.
+        pywarnings.simplefilter("ignore", AstropyWarning)
+        pywarnings.simplefilter("ignore", RuntimeWarning)
+        wcs = _make_wcs(header, warnings)
+        radec = _keyword_radec(headers, warnings)
+        if radec is None and wcs is not None:
+            radec = _wcs_centre(wcs, height, width, warnings)
+        scale = _positive(header.get("PIXSCALE"))
+        if scale is None and wcs is not None:
+            scale = _wcs_scale(wcs)
+    if scale is None and primary is not None:
+        scale = _positive(primary.get("PIXSCALE"))
+
+    return HeaderInfo(
+        id=_read_id(headers),
+        ra=None if radec is None else radec[0],
+        dec=None if radec is None else radec[1],
+        pixel_scale_arcsec=scale,
+        warnings=tuple(warnings),
+    )

@@ -1,0 +1,81 @@
+"""A walk over the FITS headers before astropy builds HDUs from them.
+
+astropy builds Python lists sized by header values (``range(NAXIS)``, ``range(TFIELDS)``,
+``range(ZNAXIS)``) as it turns each header into an HDU, so one card such as NAXIS = 10**18 can make
+it spin for minutes. This walk parses each header with astropy's own header parser (so it reads the
+same values, duplicates and odd formatting included), checks the structural cards against the FITS
+standard's bounds (NAXIS, ZNAXIS, TFIELDS at most 999) and the HDU limit, computes the data size as
+astropy will and skips to the next header. It stops where the file stops being a sequence of HDUs;
+astropy then reports what it makes of the rest (trailing bytes become a warning).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+from astropy.io.fits import Header
+
+from app.decode.errors import DecodeError
+from app.decode.limits import DecodeLimits
+
+BLOCK = 2880
+MAX_AXES = 999  # FITS 4.0 section 4.4.1: NAXIS <= 999; the same bound is applied to TFIELDS, ZNAXIS
+
+
+def _int(header: Header, key: str, label: str, default: int) -> int:
+    value = header.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DecodeError("bad_fits", f"{label}: {key} = {value!r} is not an integer")
+    return value
+
+
+def _bounded(header: Header, key: str, label: str) -> int:
+    value = _int(header, key, label, 0)
+    if not 0 <= value <= MAX_AXES:
+        raise DecodeError("bad_fits", f"{label}: {key} = {value} is outside the FITS range 0..{MAX_AXES}")
+    return value
+
+
+def _data_bytes(header: Header, index: int, label: str) -> int:
+    naxis = _bounded(header, "NAXIS", label)
+    _bounded(header, "TFIELDS", label)
+    _bounded(header, "ZNAXIS", label)
+    if naxis == 0:
+        return 0
+    axes = [_int(header, f"NAXIS{k}", label, 0) for k in range(1, naxis + 1)]
+    bitpix = _int(header, "BITPIX", label, 0)
+    pcount, gcount = _int(header, "PCOUNT", label, 0), _int(header, "GCOUNT", label, 1)
+    if bitpix not in (8, 16, 32, 64, -32, -64) or min(axes) < 0 or pcount < 0 or gcount < 0:
+        raise DecodeError(
+            "bad_fits",
+            f"{label}: BITPIX = {bitpix}, NAXISn = {axes}, PCOUNT = {pcount}, GCOUNT = {gcount} "
+            "is not valid FITS",
+        )
+    # Random groups (NAXIS1 = 0 with GROUPS = T in the primary header) count from NAXIS2.
+    groups = index == 0 and axes[0] == 0 and header.get("GROUPS") is True
+    cells = math.prod(axes[1:]) if groups else math.prod(axes)
+    return abs(bitpix) // 8 * gcount * (pcount + cells)
+
+
+def prescan(data: bytes, limits: DecodeLimits) -> None:
+    """Check every header's structural cards (see the module docstring); raises DecodeError."""
+    stream: Any = io.BytesIO(data)
+    pos = 0
+    index = 0
+    while pos + BLOCK <= len(data):
+        if index > 0 and not data.startswith(b"XTENSION", pos):
+            return  # not another HDU: astropy will warn about trailing bytes
+        if index >= limits.max_hdus:
+            raise DecodeError("too_large", f"the file holds more than {limits.max_hdus} HDUs, the limit")
+        label = f"HDU {index}"
+        stream.seek(pos)
+        try:
+            header = Header.fromfile(stream)
+        except Exception as exc:  # a header astropy cannot parse: astropy's own open would fail too
+            raise DecodeError("bad_fits", f"{label}: the header cannot be read: {exc}"[:300]) from None
+        header_end = stream.tell()
+        size = _data_bytes(header, index, label)
+        pos = header_end + math.ceil(size / BLOCK) * BLOCK
+        index += 1

@@ -1,0 +1,244 @@
+"""FITS decoding end to end: every layout of DESIGN section 6, every BITPIX, scaling, byte order, masking."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from app.decode import DecodeLimits, decode_bytes, decode_path
+from app.decode.errors import DecodeError
+from app.decode.masking import MASK_VALUE
+from tests.factories import (
+    cube_fits,
+    extension_fits,
+    gzip_bytes,
+    hdul_bytes,
+    image_fits,
+    mef_fits,
+    noise,
+    tile_compressed_fits,
+)
+
+S = 9  # cutout side in these tests
+
+
+def code_of(data: bytes, **kwargs: object) -> str:
+    with pytest.raises(DecodeError) as caught:
+        decode_bytes(data, "f.fits", **kwargs)  # type: ignore[arg-type]
+    return caught.value.code
+
+
+# --- layouts ---------------------------------------------------------------------------------------
+
+
+def test_2d_image_is_one_one_band_cutout_in_fits_orientation() -> None:
+    image = noise((S, S + 2), seed=1)
+    decoded = decode_bytes(image_fits(image), "a.fits")
+    assert decoded.format == "fits"
+    assert decoded.pixels.shape == (1, 1, S, S + 2)
+    assert decoded.pixels.dtype == np.float32
+    np.testing.assert_array_equal(decoded.pixels[0, 0], image)  # row 0 stays row 0
+    (meta,) = decoded.cutouts
+    assert (meta.file, meta.index, meta.format, meta.error) == ("a.fits", 0, "fits", None)
+
+
+def test_cube_with_bands_keyword_is_one_cutout_with_named_planes() -> None:
+    decoded = decode_bytes(cube_fits(("g", "r", "i", "u"), S), "cube.fits")
+    assert decoded.pixels.shape == (1, 4, S, S)
+    assert decoded.cutouts[0].bands == ("g", "r", "i", "u")
+    # plane k was filled with k + noise: the plane order is the file's
+    np.testing.assert_allclose(decoded.pixels[0].mean(axis=(1, 2)), [0, 1, 2, 3], atol=1e-6)
+
+
+def test_cube_with_filter_n_keywords() -> None:
+    cards = {"FILTER1": "SDSS_U", "FILTER2": "SDSS_G", "FILTER3": " SDSS_R "}
+    decoded = decode_bytes(image_fits(noise((3, S, S)), cards), "c.fits")
+    assert decoded.pixels.shape == (1, 3, S, S)
+    assert decoded.cutouts[0].bands == ("sdss_u", "sdss_g", "sdss_r")
+
+
+def test_3d_without_band_names_is_a_stack_of_one_band_cutouts() -> None:
+    stack = noise((5, S, S))
+    decoded = decode_bytes(image_fits(stack), "s.fits")
+    assert decoded.pixels.shape == (5, 1, S, S)
+    assert [c.index for c in decoded.cutouts] == [0, 1, 2, 3, 4]
+    np.testing.assert_array_equal(decoded.pixels[3, 0], stack[3])
+
+
+def test_3d_without_band_names_is_a_cube_for_a_multi_band_model() -> None:
+    decoded = decode_bytes(image_fits(noise((4, S, S))), "c.fits", channels=4)
+    assert decoded.pixels.shape == (1, 4, S, S)
+    assert decoded.cutouts[0].bands is None
+    assert code_of(image_fits(noise((3, S, S))), channels=4) == "band_mismatch"
+
+
+def test_4d_array_is_n_cutouts_of_c_bands() -> None:
+    data = noise((3, 4, S, S))
+    decoded = decode_bytes(image_fits(data, {"BANDS": "u, g, r, i"}), "n.fits")
+    assert decoded.pixels.shape == (3, 4, S, S)
+    assert all(c.bands == ("u", "g", "r", "i") for c in decoded.cutouts)
+    np.testing.assert_array_equal(decoded.pixels, data)
+    assert code_of(image_fits(data), channels=1) == "band_mismatch"
+
+
+@pytest.mark.parametrize("key", ["FILTER", "BAND"])
+def test_multi_extension_file_with_one_band_per_hdu(key: str) -> None:
+    decoded = decode_bytes(mef_fits(("r", "i", "g", "u"), S, key=key), "m.fits")
+    assert decoded.pixels.shape == (1, 4, S, S)
+    assert decoded.cutouts[0].bands == ("r", "i", "g", "u")
+    np.testing.assert_allclose(decoded.pixels[0].mean(axis=(1, 2)), [0, 1, 2, 3], atol=1e-6)
+
+
+def test_multi_extension_without_band_names_stack_or_cube() -> None:
+    data = extension_fits(
+        [noise((S, S), seed=k) + k for k in range(4)], [{"OBJECT": f"obj{k}"} for k in range(4)]
+    )
+    stack = decode_bytes(data, "m.fits")
+    assert stack.pixels.shape == (4, 1, S, S)
+    assert [c.id for c in stack.cutouts] == ["obj0", "obj1", "obj2", "obj3"]  # each HDU's own header
+    cube = decode_bytes(data, "m.fits", channels=4)
+    assert cube.pixels.shape == (1, 4, S, S)
+
+
+def test_single_image_extension_is_used_wherever_it_is() -> None:
+    image = noise((S, S))
+    decoded = decode_bytes(extension_fits([image], primary_cards={"OBJECT": "from-primary"}), "e.fits")
+    assert decoded.pixels.shape == (1, 1, S, S)
+    np.testing.assert_array_equal(decoded.pixels[0, 0], image)
+    assert decoded.cutouts[0].id == "from-primary"
+
+
+def test_tables_and_empty_hdus_are_skipped() -> None:
+    table = fits.BinTableHDU.from_columns([fits.Column(name="x", format="E", array=np.zeros(3))])
+    empty = fits.ImageHDU(np.zeros((0, S), dtype=np.float32))
+    data = hdul_bytes([fits.PrimaryHDU(), table, empty, fits.ImageHDU(noise((S, S)))])
+    assert decode_bytes(data, "t.fits").pixels.shape == (1, 1, S, S)
+
+
+def test_gzip_compressed_fits_is_recognised_by_its_bytes() -> None:
+    data = cube_fits(size=S)
+    decoded = decode_bytes(gzip_bytes(data), "no-extension")
+    np.testing.assert_array_equal(decoded.pixels, decode_bytes(data, "x").pixels)
+
+
+def test_decode_path_records_the_path(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "cut.fits.gz"
+    path.write_bytes(gzip_bytes(image_fits(noise((S, S)))))
+    decoded = decode_path(path)
+    assert decoded.file == str(path)
+    assert decoded.pixels.shape == (1, 1, S, S)
+    with pytest.raises(DecodeError) as caught:
+        decode_path(path, limits=DecodeLimits(max_file_bytes=10))
+    assert caught.value.code == "too_large"
+
+
+# --- data types ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "dtype",
+    [np.uint8, np.int8, np.int16, np.uint16, np.int32, np.uint32, np.int64, ">f4", "<f4", ">f8", "<f8"],
+)
+def test_every_bitpix_and_byte_order_gives_native_float32(dtype: str) -> None:
+    values = np.array([[0, 1, 2], [7, 42, 99]]).astype(dtype)
+    decoded = decode_bytes(image_fits(values), "b.fits")
+    assert decoded.pixels.dtype == np.dtype(np.float32)  # native byte order
+    np.testing.assert_array_equal(decoded.pixels[0, 0], values.astype(np.float64))
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.int64, np.uint8, np.float32])
+def test_bscale_bzero_are_applied(dtype: type) -> None:
+    raw = np.array([[1, 2], [3, 4]], dtype=dtype)
+    decoded = decode_bytes(image_fits(raw, {"BSCALE": 0.5, "BZERO": -3.0}), "s.fits")
+    np.testing.assert_allclose(decoded.pixels[0, 0], raw * 0.5 - 3.0)
+
+
+def test_large_integers_keep_float32_precision() -> None:
+    raw = np.array([[2**40, 2**40 + 2**20]], dtype=np.int64)
+    decoded = decode_bytes(image_fits(raw, {"BSCALE": 1e-6, "BZERO": 1.0}), "p.fits")
+    np.testing.assert_allclose(decoded.pixels[0, 0], raw * 1e-6 + 1.0, rtol=1e-7)
+
+
+# --- masking ---------------------------------------------------------------------------------------
+
+
+def test_float_data_mask_value_and_non_finite_become_nan() -> None:
+    image = noise((S, S))
+    image[0, 0], image[1, 1], image[2, 2], image[3, 3] = MASK_VALUE, np.nan, np.inf, -np.inf
+    image[4, 4] = 100.5  # only exactly 100 is the mask value
+    decoded = decode_bytes(image_fits(image), "m.fits")
+    pixels = decoded.pixels[0, 0]
+    assert np.isnan(pixels[[0, 1, 2, 3], [0, 1, 2, 3]]).all()
+    assert pixels[4, 4] == np.float32(100.5)
+    assert decoded.cutouts[0].masked_fraction == pytest.approx(4 / (S * S))
+
+
+def test_integer_data_blank_is_masked_and_100_is_not() -> None:
+    raw = np.array([[100, -32768], [5, 6]], dtype=np.int16)
+    decoded = decode_bytes(image_fits(raw, {"BLANK": -32768, "BSCALE": 2.0}), "i.fits")
+    pixels = decoded.pixels[0, 0]
+    assert pixels[0, 0] == 200.0
+    assert np.isnan(pixels[0, 1])
+    assert decoded.cutouts[0].masked_fraction == 0.25
+
+
+def test_all_nan_cutout_in_a_stack_is_a_cutout_error() -> None:
+    stack = noise((3, S, S))
+    stack[1] = MASK_VALUE
+    decoded = decode_bytes(image_fits(stack), "s.fits")
+    errors = [None if c.error is None else c.error.code for c in decoded.cutouts]
+    assert errors == [None, "all_nan", None]
+    assert decoded.cutouts[1].masked_fraction == 1.0
+
+
+def test_a_file_with_only_all_nan_cutouts_raises() -> None:
+    assert code_of(image_fits(np.full((2, S, S), np.nan, dtype=np.float32))) == "all_nan"
+
+
+# --- tile-compressed -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["RICE_1", "GZIP_1", "GZIP_2", "PLIO_1", "HCOMPRESS_1", "NOCOMPRESS"])
+def test_tile_compressed_integers_are_lossless(method: str) -> None:
+    raw = (np.arange(S * S, dtype=np.int16) % 50).reshape(S, S)
+    decoded = decode_bytes(tile_compressed_fits(raw, {"FILTER": "VIS"}, compression=method), "c.fits")
+    np.testing.assert_array_equal(decoded.pixels[0, 0], raw)
+    assert decoded.cutouts[0].bands == ("vis",)
+
+
+def test_tile_compressed_float_cube_keeps_mask_value_and_bands() -> None:
+    cube = noise((4, S, S))
+    cube[2, 3, 3] = MASK_VALUE
+    decoded = decode_bytes(tile_compressed_fits(cube, {"BANDS": "u,g,r,i"}, compression="GZIP_1"), "c.fits")
+    assert decoded.pixels.shape == (1, 4, S, S)
+    assert np.isnan(decoded.pixels[0, 2, 3, 3])
+    assert np.count_nonzero(np.isnan(decoded.pixels)) == 1
+    assert decoded.cutouts[0].bands == ("u", "g", "r", "i")
+
+
+# --- limits and structure --------------------------------------------------------------------------
+
+
+def test_limits_on_hdus_cutouts_and_pixels() -> None:
+    many = extension_fits([np.zeros((2, 2), np.float32)] * 5)
+    assert code_of(many, limits=DecodeLimits(max_hdus=5)) == "too_large"  # 6 HDUs with the primary
+    assert decode_bytes(many, "m", limits=DecodeLimits(max_hdus=6)).pixels.shape == (5, 1, 2, 2)
+    assert code_of(image_fits(noise((11, 3, 3))), limits=DecodeLimits(max_cutouts=10)) == "too_large"
+    assert code_of(image_fits(noise((S, S))), limits=DecodeLimits(max_pixels=S * S - 1)) == "too_large"
+    assert code_of(many, limits=DecodeLimits(max_total_pixels=19)) == "too_large"
+
+
+def test_trailing_garbage_gives_a_warning_not_an_error() -> None:
+    data = image_fits(noise((S, S))) + b"\x01garbage" * 10
+    decoded = decode_bytes(data, "g.fits")
+    assert decoded.pixels.shape == (1, 1, S, S)
+    assert "fits_nonstandard" in [w.code for w in decoded.cutouts[0].warnings]
+
+
+def test_truncated_data_and_headers_are_bad_fits() -> None:
+    data = cube_fits(size=S)
+    assert code_of(data[: len(data) - 2880]) == "bad_fits"  # data block missing
+    assert code_of(data[:1000]) == "bad_fits"  # header without END

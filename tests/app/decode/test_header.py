@@ -1,0 +1,122 @@
+"""Header metadata: id, ra/dec from keywords and WCS, pixel scale from each source, band names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from astropy.io import fits
+
+from app.decode import decode_bytes
+from app.decode.header import band_names, read_header_info
+from tests.factories import extension_fits, image_fits, noise
+
+S = 101  # BLF size: CRPIX 51 is the centre
+
+
+def tan_wcs(
+    scale_deg: float = 0.2 / 3600, *, cd: bool = False, ra: float = 150.0, dec: float = 2.0
+) -> dict[str, Any]:
+    cards: dict[str, Any] = {
+        "CTYPE1": "RA---TAN",
+        "CTYPE2": "DEC--TAN",
+        "CRVAL1": ra,
+        "CRVAL2": dec,
+        "CRPIX1": 51.0,
+        "CRPIX2": 51.0,
+    }
+    if cd:
+        cards |= {"CD1_1": -scale_deg, "CD1_2": 0.0, "CD2_1": 0.0, "CD2_2": scale_deg}
+    else:
+        cards |= {"CDELT1": -scale_deg, "CDELT2": scale_deg}
+    return cards
+
+
+def info(cards: dict[str, Any], primary: dict[str, Any] | None = None) -> Any:
+    header = fits.Header(list(cards.items()))
+    return read_header_info(header, None if primary is None else fits.Header(list(primary.items())), S, S)
+
+
+def test_id_from_object_then_id() -> None:
+    assert info({"OBJECT": " lens-42 ", "ID": 7}).id == "lens-42"
+    assert info({"ID": 100012}).id == "100012"
+    assert info({}).id is None
+    assert info({}, primary={"OBJECT": "p"}).id == "p"
+
+
+def test_ra_dec_keywords_win_over_wcs() -> None:
+    got = info({"RA": 10.5, "DEC": -5.25} | tan_wcs())
+    assert (got.ra, got.dec) == (10.5, -5.25)
+    assert info({"RA": "370.0", "DEC": "1"}).ra == pytest.approx(10.0)
+
+
+def test_ra_dec_from_wcs_at_the_image_centre() -> None:
+    got = info(tan_wcs(ra=150.0, dec=2.0))
+    assert got.ra == pytest.approx(150.0, abs=1e-9)
+    assert got.dec == pytest.approx(2.0, abs=1e-9)
+    assert got.warnings == ()
+
+
+def test_sexagesimal_ra_is_ignored_with_a_warning_and_wcs_is_used() -> None:
+    got = info({"RA": "10:00:00", "DEC": "+02:00:00"} | tan_wcs())
+    assert got.ra == pytest.approx(150.0)
+    assert [w.code for w in got.warnings] == ["bad_header_value"]
+
+
+@pytest.mark.parametrize(
+    ("cards", "scale"),
+    [
+        ({"PIXSCALE": 0.1}, 0.1),
+        ({"PIXSCALE": 0.1} | tan_wcs(), 0.1),  # PIXSCALE wins
+        (tan_wcs(0.2 / 3600, cd=True), 0.2),
+        (tan_wcs(0.2 / 3600), 0.2),
+        ({"CDELT1": -0.1 / 3600, "CDELT2": 0.1 / 3600}, 0.1),  # no CTYPE: degrees assumed
+        ({"CDELT1": 0.5, "CDELT2": 0.5, "CUNIT1": "arcsec", "CUNIT2": "arcsec"}, 0.5),
+        ({}, None),
+        ({"PIXSCALE": -1.0}, None),
+    ],
+)
+def test_pixel_scale_sources(cards: dict[str, Any], scale: float | None) -> None:
+    got = info(cards).pixel_scale_arcsec
+    assert got == (None if scale is None else pytest.approx(scale, rel=1e-9))
+
+
+def test_primary_pixscale_is_the_last_resort() -> None:
+    assert info({}, primary={"PIXSCALE": 0.2}).pixel_scale_arcsec == 0.2
+
+
+def test_broken_wcs_gives_none_and_a_warning_not_an_error() -> None:
+    got = info({"CTYPE1": "RA---XYZ", "CTYPE2": "DEC--XYZ", "CDELT1": 1e-5, "CDELT2": 1e-5})
+    assert got.ra is None and got.dec is None
+    assert "bad_wcs" in [w.code for w in got.warnings]
+    decoded = decode_bytes(
+        image_fits(noise((5, 5)), {"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL2": 95.0}), "w"
+    )
+    assert decoded.cutouts[0].dec is None
+
+
+@pytest.mark.parametrize(
+    ("cards", "bands"),
+    [
+        ({"BANDS": "u,g,r,i"}, ("u", "g", "r", "i")),
+        ({"BANDS": "U G R I"}, ("u", "g", "r", "i")),
+        ({"FILTER1": "G", "FILTER2": "R", "FILTER4": "ignored: 3 is missing"}, ("g", "r")),
+        ({"FILTER": "SDSS_R"}, ("sdss_r",)),
+        ({"BAND": "VIS"}, ("vis",)),
+        ({"BANDS": "  "}, None),
+        ({}, None),
+    ],
+)
+def test_band_names(cards: dict[str, Any], bands: tuple[str, ...] | None) -> None:
+    assert band_names(fits.Header(list(cards.items()))) == bands
+
+
+def test_metadata_reaches_cutouts_of_an_extension_with_wcs() -> None:
+    data = extension_fits(
+        [noise((S, S))], [tan_wcs(0.1 / 3600) | {"FILTER": "VIS"}], primary_cards={"OBJECT": "blf-100001"}
+    )
+    meta = decode_bytes(data, "e.fits").cutouts[0]
+    assert meta.id == "blf-100001"
+    assert meta.pixel_scale_arcsec == pytest.approx(0.1)
+    assert meta.ra == pytest.approx(150.0)
+    assert meta.bands == ("vis",)
