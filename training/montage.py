@@ -1,0 +1,112 @@
+"""A montage of a BLF-layout data set: rows of lenses and of each kind of non-lens, to a PNG.
+
+``python -m training.montage DATA_DIR --out montage.png [--cols 6] [--scale 2]``
+
+Reads ``classifications.csv`` (its ``kind`` column, so the simulator's output) and the FITS files through
+``app.decode`` (masked pixels become NaN and render black). Ground sets are shown as g, r, i Lupton
+colour composites (a harder asinh stretch than the rgb model's default, so that faint arcs and the noise
+show), space sets as asinh grayscale, both through app/render.py; each tile is titled with kind, ID and
+label. Display order: north up, row 0 of the FITS array at the bottom.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageDraw, ImageFont
+
+from app.decode import decode_path
+from app.render import LuptonStretch, gray_levels, lupton_rgb
+
+KIND_ORDER = (
+    "lens",
+    "sub_threshold_source",
+    "galaxy",
+    "ring",
+    "spiral",
+    "merger",
+    "edge_on",
+    "blue_companion",
+    "star",
+)
+_GROUND_FILES = {"g": ("Band3", "imageSDSS_G"), "r": ("Band1", "imageSDSS_R"), "i": ("Band2", "imageSDSS_I")}
+TITLE_H = 14
+DISPLAY_STRETCH = LuptonStretch(stretch_sigma=12.0)
+"""A harder stretch than the rgb model's default, for people: faint arcs and the noise become visible."""
+
+
+def _read_band(data_dir: Path, folder: str, prefix: str, cutout_id: str) -> npt.NDArray[np.float32]:
+    decoded = decode_path(data_dir / "Public" / folder / f"{prefix}-{cutout_id}.fits")
+    band: npt.NDArray[np.float32] = decoded.pixels[0, 0]
+    return band
+
+
+def render_tile(data_dir: Path, cutout_id: str) -> npt.NDArray[np.uint8]:
+    """(H, W, 3) uint8 display tile of one cutout: colour composite (ground) or grayscale (space)."""
+    vis = data_dir / "Public" / "Band1" / f"imageEUC_VIS-{cutout_id}.fits"
+    if vis.exists():
+        gray = gray_levels(_read_band(data_dir, "Band1", "imageEUC_VIS", cutout_id))
+        return np.repeat(np.asarray(gray, dtype=np.uint8)[:, :, None], 3, axis=2)
+    g, r, i = (_read_band(data_dir, *_GROUND_FILES[b], cutout_id) for b in ("g", "r", "i"))
+    return lupton_rgb(g, r, i, DISPLAY_STRETCH)
+
+
+def pick_rows(
+    catalogue: list[dict[str, str]], cols: int, lens_rows: int = 3
+) -> list[tuple[str, list[dict[str, str]]]]:
+    """Rows of the montage: ``lens_rows`` rows of lenses then one row per non-lens kind present."""
+    by_kind: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in catalogue:
+        by_kind[row.get("kind") or ("lens" if row["is_lens"] == "1" else "non-lens")].append(row)
+    kinds = [k for k in KIND_ORDER if k in by_kind] + sorted(k for k in by_kind if k not in KIND_ORDER)
+    rows: list[tuple[str, list[dict[str, str]]]] = []
+    for kind in kinds:
+        n_rows = lens_rows if kind == "lens" else 1
+        items = by_kind[kind]
+        for k in range(n_rows):
+            chunk = items[k * cols : (k + 1) * cols]
+            if chunk:
+                rows.append((kind, chunk))
+    return rows
+
+
+def make_montage(data_dir: str | Path, out: str | Path, cols: int = 6, scale: int = 2) -> Path:
+    """Draw the montage of ``data_dir`` to the PNG ``out``; returns its path."""
+    data = Path(data_dir)
+    with (data / "classifications.csv").open(newline="") as f:
+        catalogue = list(csv.DictReader(f))
+    rows = pick_rows(catalogue, cols)
+    tile = 101 * scale
+    canvas = Image.new("RGB", (cols * (tile + 2), len(rows) * (tile + TITLE_H + 2)), (40, 40, 40))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default()
+    for r, (kind, items) in enumerate(rows):
+        for c, row in enumerate(items):
+            img = Image.fromarray(render_tile(data, row["ID"])).resize((tile, tile), Image.Resampling.NEAREST)
+            x0, y0 = c * (tile + 2), r * (tile + TITLE_H + 2)
+            canvas.paste(img, (x0, y0 + TITLE_H))
+            colour = (120, 255, 120) if row["is_lens"] == "1" else (255, 255, 255)
+            draw.text((x0 + 2, y0 + 1), f"{kind} {row['ID']} L={row['is_lens']}", fill=colour, font=font)
+    out_path = Path(out)
+    canvas.save(out_path, format="PNG", optimize=True)
+    return out_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.montage", description=__doc__.splitlines()[0])
+    parser.add_argument("data_dir")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--cols", type=int, default=6)
+    parser.add_argument("--scale", type=int, default=2, help="pixels per cutout pixel")
+    args = parser.parse_args(argv)
+    print(make_montage(args.data_dir, args.out, cols=args.cols, scale=args.scale))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
