@@ -6,7 +6,8 @@ Reads ``classifications.csv`` (its ``kind`` column, so the simulator's output) a
 ``app.decode`` (masked pixels become NaN and render black). Ground sets are shown as g, r, i Lupton
 colour composites (a harder asinh stretch than the rgb model's default, so that faint arcs and the noise
 show), space sets as asinh grayscale, both through app/render.py; each tile is titled with kind, ID and
-label. Display order: north up, row 0 of the FITS array at the bottom.
+label (lenses also with their lensed flux in units of the noise sigma). Display order: north up, row 0
+of the FITS array at the bottom.
 """
 
 from __future__ import annotations
@@ -56,20 +57,36 @@ def render_tile(data_dir: Path, cutout_id: str) -> npt.NDArray[np.uint8]:
     return lupton_rgb(g, r, i, DISPLAY_STRETCH)
 
 
+def _lens_flux(row: dict[str, str]) -> float:
+    try:
+        return float(row.get("flux_lensed_image_in_sigma") or 0.0)
+    except ValueError:
+        return 0.0
+
+
 def pick_rows(
     catalogue: list[dict[str, str]], cols: int, lens_rows: int = 3
 ) -> list[tuple[str, list[dict[str, str]]]]:
-    """Rows of the montage: ``lens_rows`` rows of lenses then one row per non-lens kind present."""
+    """Rows of the montage: ``lens_rows`` rows of lenses then one row per non-lens kind present.
+
+    Lens rows are drawn from equal quantile bins of ``flux_lensed_image_in_sigma``, brightest bin first,
+    so the montage shows the range from obvious arcs to the faint lenses that make up most of a
+    BLF-like set (within a bin, catalogue order, which is random with respect to brightness).
+    """
     by_kind: dict[str, list[dict[str, str]]] = defaultdict(list)
     for row in catalogue:
         by_kind[row.get("kind") or ("lens" if row["is_lens"] == "1" else "non-lens")].append(row)
     kinds = [k for k in KIND_ORDER if k in by_kind] + sorted(k for k in by_kind if k not in KIND_ORDER)
     rows: list[tuple[str, list[dict[str, str]]]] = []
     for kind in kinds:
-        n_rows = lens_rows if kind == "lens" else 1
         items = by_kind[kind]
-        for k in range(n_rows):
-            chunk = items[k * cols : (k + 1) * cols]
+        if kind != "lens":
+            rows.append((kind, items[:cols]))
+            continue
+        ranked = sorted(items, key=_lens_flux, reverse=True)
+        bins = np.array_split(np.arange(len(ranked)), lens_rows)
+        for members in bins:
+            chunk = sorted((ranked[k] for k in members), key=lambda row: int(row["ID"]))[:cols]
             if chunk:
                 rows.append((kind, chunk))
     return rows
@@ -91,7 +108,10 @@ def make_montage(data_dir: str | Path, out: str | Path, cols: int = 6, scale: in
             x0, y0 = c * (tile + 2), r * (tile + TITLE_H + 2)
             canvas.paste(img, (x0, y0 + TITLE_H))
             colour = (120, 255, 120) if row["is_lens"] == "1" else (255, 255, 255)
-            draw.text((x0 + 2, y0 + 1), f"{kind} {row['ID']} L={row['is_lens']}", fill=colour, font=font)
+            title = f"{kind} {row['ID']} L={row['is_lens']}"
+            if row["is_lens"] == "1":
+                title += f" {_lens_flux(row):.0f}sig"
+            draw.text((x0 + 2, y0 + 1), title, fill=colour, font=font)
     out_path = Path(out)
     canvas.save(out_path, format="PNG", optimize=True)
     return out_path

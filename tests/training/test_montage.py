@@ -35,3 +35,17 @@ def test_montage_space_grayscale(tmp_path: Path) -> None:
     data = simulate_set("space", 3, 3, tmp_path / "s", progress=False, truth=False)
     tile = render_tile(data, "100001")
     assert np.array_equal(tile[:, :, 0], tile[:, :, 1]) and tile.std() > 0
+
+
+def test_lens_rows_span_the_brightness_range() -> None:
+    fluxes = [5.0, 900.0, 40.0, 3000.0, 12.0, 300.0]
+    cat = [
+        {"ID": str(100 + i), "is_lens": "1", "kind": "lens", "flux_lensed_image_in_sigma": str(f)}
+        for i, f in enumerate(fluxes)
+    ]
+    rows = pick_rows(cat, cols=2, lens_rows=3)
+    assert [[float(r["flux_lensed_image_in_sigma"]) for r in items] for _, items in rows] == [
+        [900.0, 3000.0],
+        [40.0, 300.0],
+        [5.0, 12.0],
+    ]
