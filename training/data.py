@@ -17,37 +17,11 @@ from collections import Counter
 
 import numpy as np
 
-from training.datasets import (
-    BAND_ORDER,
-    BLFDataset,
-    Catalogue,
-    CatalogueError,
-    DataWarning,
-    LayoutError,
-    Truth,
-    parse_catalogue,
-    read_blf,
-    read_catalogue,
-    scan_layout,
-    split_indices,
-)
+from training import datasets
+from training.datasets import *  # noqa: F403  (this module is the package's front door)
+from training.datasets import BLFDataset, read_blf
 
-__all__ = [
-    "BAND_ORDER",
-    "BLFDataset",
-    "Catalogue",
-    "CatalogueError",
-    "DataWarning",
-    "LayoutError",
-    "Truth",
-    "main",
-    "parse_catalogue",
-    "read_blf",
-    "read_catalogue",
-    "scan_layout",
-    "split_indices",
-    "summary",
-]
+__all__ = [*datasets.__all__, "main"]
 
 
 def summary(ds: BLFDataset) -> str:

@@ -23,18 +23,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from app.decode import decode_path
 from app.render import LuptonStretch, gray_levels, lupton_rgb
+from training.simulate.cutout import NONLENS_KINDS
 
-KIND_ORDER = (
-    "lens",
-    "sub_threshold_source",
-    "galaxy",
-    "ring",
-    "spiral",
-    "merger",
-    "edge_on",
-    "blue_companion",
-    "star",
-)
+KIND_ORDER = ("lens", *NONLENS_KINDS)
 _GROUND_FILES = {"g": ("Band3", "imageSDSS_G"), "r": ("Band1", "imageSDSS_R"), "i": ("Band2", "imageSDSS_I")}
 TITLE_H = 14
 DISPLAY_STRETCH = LuptonStretch(stretch_sigma=12.0)
