@@ -1,0 +1,190 @@
+"""The model card schema: round trip, InputSpec, and a clear error naming the field for each kind of break."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.card import CardError, ModelCard, file_sha256
+from app.conform import InputSpec
+
+
+def card_data(**sections: Any) -> dict[str, Any]:
+    """A valid card of a one-band FITS + grayscale PNG model; ``sections`` replace whole sections."""
+    metrics = {
+        "auc": 0.99, "tpr0": 0.2, "tpr10": 0.4, "n_nonlenses": 1500, "n_lenses": 3500,
+        "tpr_at_fpr_1e-2": 0.9, "tpr_at_fpr_1e-3": 0.6, "accuracy": 0.95,
+        "hard_negative_fpr": {"ring": {"n": 100, "fpr": 0.03}, "spiral": {"n": 0, "fpr": None}},
+    }  # fmt: skip
+    data: dict[str, Any] = {
+        "schema_version": 1,
+        "identity": {
+            "name": "space", "version": "1.0.0", "created": "2025-01-31T12:00:00Z", "onnx_sha256": "ab" * 32,
+            "opset": 18, "git_commit": "0123456789abcdef0123456789abcdef01234567", "git_dirty": False,
+        },
+        "input": {
+            "bands": ["vis"], "height": 101, "width": 101, "pixel_scale_arcsec": 0.1,
+            "accepts": ["fits", "png-gray"],
+            "preprocessing": {"description": "median, MAD, asinh", "in_graph": True},
+            "masked_pixels": "NaN", "nan_handling": "set to 0 after normalisation",
+            "stretch": {"name": "gray-asinh", "parameters": {"softening": 3.0}, "description": "defaults"},
+        },
+        "output": {
+            "meaning": "probability of a visible lens", "threshold": 0.7, "threshold_rule": "FPR 1% on val",
+            "calibration": {"method": "temperature", "parameters": {"temperature": 1.3}},
+            "input_name": "cutouts", "output_names": ["logit", "probability"],
+        },
+        "training": {
+            "data": {
+                "source": "simulated space", "simulator_version": "1.0", "seed": 1,
+                "counts": {"train": 16000, "val": 4000, "test": 5000}, "label_rule": "visible",
+            },
+            "architecture": "cnn", "parameters": 12345, "flops_per_cutout": 1.5e8, "epochs": 10,
+            "best_epoch": 8, "val_auc": 0.99, "augmentation": {"strength": 0.5}, "search": None,
+            "wall_time_s": 600.0, "hardware": "2 CPU cores", "config": {"lr": 0.001, "arch": "cnn"},
+        },
+        "metrics": {"test_data": "simulated, seed 2", "by_input": {"fits": metrics, "png-gray": metrics}},
+        "plots": {"roc": "evaluation/roc.png"},
+    }  # fmt: skip
+    data.update(sections)
+    return data
+
+
+def test_round_trip_write_load(tmp_path: Path) -> None:
+    card = ModelCard.from_dict(card_data())
+    path = tmp_path / "model.json"
+    card.write(path)
+    text = path.read_text()
+    assert text.startswith("{\n  ") and text.endswith("}\n")  # pretty JSON
+    assert '"tpr_at_fpr_1e-2": 0.9' in text and '"created": "2025-01-31T12:00:00Z"' in text
+    loaded = ModelCard.load(path)
+    assert loaded == card
+    assert json.loads(text) == card_data()
+    assert loaded.metrics is not None and loaded.metrics.by_input["fits"].tpr_at_fpr_1e_3 == 0.6
+
+
+def test_input_spec_from_card() -> None:
+    spec = ModelCard.from_dict(card_data()).input_spec()
+    assert spec == InputSpec(("vis",), 101, 101, 0.1, ("fits", "png-gray"))
+
+
+def test_metrics_null_means_not_evaluated_but_the_key_is_required() -> None:
+    assert ModelCard.from_dict(card_data(metrics=None)).metrics is None
+    data = card_data()
+    del data["metrics"]
+    with pytest.raises(CardError, match=r"metrics: Field required"):
+        ModelCard.from_dict(data)
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(data: dict[str, Any]) -> None:
+        *parents, leaf = path.split(".")
+        node = data
+        for key in parents:
+            node = node[key]
+        if value is _DELETE:
+            del node[leaf]
+        else:
+            node[leaf] = value
+
+    return edit
+
+
+_DELETE = object()
+
+BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+    ("unknown top-level key", _set("colour", "red"), r"colour: Extra inputs are not permitted"),
+    ("unknown nested key", _set("input.band", ["vis"]), r"input\.band: Extra inputs"),
+    ("missing field", _set("output.threshold", _DELETE), r"output\.threshold: Field required"),
+    ("string for int", _set("input.height", "101"), r"input\.height: Input should be a valid integer"),
+    ("int for bool", _set("identity.git_dirty", 0), r"identity\.git_dirty: Input should be a valid boolean"),
+    ("upper-case band", _set("input.bands", ["VIS"]), r"input\.bands: .*lower-case"),
+    ("repeated band", _set("input.bands", ["g", "g"]), r"input\.bands: .*repeated"),
+    ("bands vs png-gray", _set("input.bands", ["g", "r"]), r"input: .*bands.*png-gray"),
+    ("unknown format", _set("input.accepts", ["jpeg"]), r"input\.accepts\.0: Input should be 'fits'"),
+    ("png without stretch", _set("input.stretch", None), r"input: .*stretch is required"),
+    ("threshold above 1", _set("output.threshold", 1.5), r"output\.threshold: .*less than or equal to 1"),
+    ("bad sha256", _set("identity.onnx_sha256", "xyz"), r"identity\.onnx_sha256: String should match"),
+    ("old opset", _set("identity.opset", 11), r"identity\.opset: .*greater than or equal to 17"),
+    ("created not UTC", _set("identity.created", "2025-01-31T12:00:00+02:00"), r"identity\.created: .*UTC"),
+    ("created naive", _set("identity.created", "2025-01-31T12:00:00"), r"identity\.created: .*UTC"),
+    (
+        "temperature missing",
+        _set("output.calibration.parameters", {}),
+        r"output\.calibration: .*temperature",
+    ),
+    (
+        "isotonic bad knots",
+        _set("output.calibration", {"method": "isotonic", "parameters": {"x": [0.0, 1.0], "y": [0.5]}}),
+        r"output\.calibration: .*equal length",
+    ),
+    ("no probability output", _set("output.output_names", ["logit"]), r"output\.output_names: .*probability"),
+    ("negative count", _set("training.data.counts.val", -1), r"training\.data\.counts\.val: .*greater"),
+    (
+        "metrics of an input not accepted",
+        _set("metrics.by_input", {"png-rgb": card_data()["metrics"]["by_input"]["fits"]}),
+        r"metrics\.by_input key 'png-rgb'",
+    ),
+    ("absolute plot path", _set("plots", {"roc": "/etc/roc.png"}), r"plots: .*relative"),
+    ("plot escaping the folder", _set("plots", {"roc": "../roc.png"}), r"plots: .*relative"),
+    ("schema version", _set("schema_version", 2), r"schema_version: Input should be 1"),
+]
+
+
+@pytest.mark.parametrize(("why", "edit", "message"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_card_names_the_field_and_the_file(
+    tmp_path: Path, why: str, edit: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    data = copy.deepcopy(card_data())
+    edit(data)
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(CardError, match=message) as caught:
+        ModelCard.load(path)
+    assert str(path) in str(caught.value) and caught.value.path == path
+
+
+def test_nan_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(card_data()).replace('"auc": 0.99', '"auc": NaN'))
+    with pytest.raises(CardError, match=r"metrics\.by_input\.fits\.auc: .*finite"):
+        ModelCard.load(path)
+
+
+def test_missing_file_and_bad_json(tmp_path: Path) -> None:
+    with pytest.raises(CardError, match=r"model card .*nope\.json: cannot be read"):
+        ModelCard.load(tmp_path / "nope.json")
+    bad = tmp_path / "model.json"
+    bad.write_text('{"schema_version": 1,')
+    with pytest.raises(CardError, match=r"model\.json: is not valid JSON: .*line 1"):
+        ModelCard.load(bad)
+
+
+def test_verify_files_checks_the_onnx_hash_and_plots(tmp_path: Path) -> None:
+    (tmp_path / "model.onnx").write_bytes(b"graph")
+    data = card_data(plots={})
+    data["identity"]["onnx_sha256"] = file_sha256(tmp_path / "model.onnx")
+    card = ModelCard.from_dict(data)
+    card.verify_files(tmp_path)  # passes
+    (tmp_path / "model.onnx").write_bytes(b"changed")
+    with pytest.raises(CardError, match=r"identity\.onnx_sha256: .*changed after export"):
+        card.verify_files(tmp_path)
+    (tmp_path / "model.onnx").write_bytes(b"graph")
+    with pytest.raises(CardError, match=r"plots: missing .*roc\.png"):
+        ModelCard.from_dict(card_data(identity=data["identity"])).verify_files(tmp_path)
+
+
+def test_rgb_card_needs_three_bands() -> None:
+    data = card_data()
+    data["input"].update(bands=["i", "r", "g"], accepts=["png-rgb"])
+    data["metrics"]["by_input"] = {"png-rgb:soft": data["metrics"]["by_input"]["fits"]}
+    card = ModelCard.from_dict(data)
+    assert card.input_spec().bands == ("i", "r", "g")
+    data["input"]["bands"] = ["r"]
+    with pytest.raises(CardError, match=r"input: .*png-rgb"):
+        ModelCard.from_dict(data)
