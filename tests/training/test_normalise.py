@@ -35,3 +35,12 @@ def test_torch_layer_is_flux_scale_free() -> None:
     x = torch.from_numpy(_cutouts(3))
     layer = Normalise()
     torch.testing.assert_close(layer(x), layer(x * 4.2e9), atol=2e-5, rtol=1e-5)
+
+
+def test_statistics_come_from_the_stride_2_grid() -> None:
+    """A plane whose grid pixels are all masked is left uncentred and scaled by its peak, in both."""
+    x = np.random.default_rng(4).normal(5.0, 1.0, (1, 1, 101, 101)).astype(np.float32)
+    x[0, 0, ::2, ::2] = np.nan
+    expected = np.where(np.isnan(x), 0.0, np.arcsinh(x / np.nanmax(np.abs(x)) / 3.0))
+    np.testing.assert_allclose(normalise(x), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(Normalise()(torch.from_numpy(x)).numpy(), expected, rtol=1e-5, atol=1e-5)
