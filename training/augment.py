@@ -269,7 +269,8 @@ class Augmenter:
     [0, s * extra_noise_fraction] of its robust sigma; a random D4 element with probability s (when
     ``use_d4``); a sub-pixel shift uniform in +-(s * max_shift_px); a flux factor log-uniform in
     [F^-s, F^s] with F = ``max_flux_factor``; then, when ``png`` is set, the PNG round trip (not scaled
-    by strength: a PNG model always sees PNG pixels). s = 0 is the identity (apart from ``png``).
+    by strength: a PNG model always sees PNG pixels; with ``png_probability`` < 1, grayscale only, a
+    random share of the cutouts). s = 0 is the identity (apart from ``png``).
     """
 
     strength: float = 1.0
@@ -280,6 +281,7 @@ class Augmenter:
     extra_noise_fraction: float = 0.3
     shift_method: Literal["fourier", "bilinear"] = "fourier"
     png: Literal["gray", "rgb"] | None = None
+    png_probability: float = 1.0
     bands: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -287,6 +289,12 @@ class Augmenter:
             raise ValueError(f"strength must be in [0, 1], got {self.strength}")
         if not 0.0 <= self.max_shift_px <= 0.5:
             raise ValueError("max_shift_px must be in [0, 0.5]")
+        if not 0.0 <= self.png_probability <= 1.0:
+            raise ValueError(f"png_probability must be in [0, 1], got {self.png_probability}")
+        if self.png == "rgb" and self.png_probability < 1.0:
+            raise ValueError(
+                "a colour composite changes the planes (g,r,i -> R,G,B): png_probability must be 1.0"
+            )
 
     def __call__(
         self,
@@ -314,6 +322,12 @@ class Augmenter:
                 out = random_shift(out, rng, s * self.max_shift_px, self.shift_method)
             if self.max_flux_factor > 1:
                 out, _ = scale_flux(out, rng, float(self.max_flux_factor**s))
-        if self.png is not None:
+        if self.png is not None and self.png_probability >= 1.0:
             out = through_png(out, self.png, self.bands)
+        elif self.png is not None:
+            # A FITS model that must also score PNG renderings (space, DESIGN section 3) sees a share of
+            # its training cutouts as gray levels; the normalisation makes both scale-free inputs.
+            chosen = np.asarray(rng.random(b) < self.png_probability)
+            if chosen.any():
+                out[chosen] = through_png(out[chosen], self.png, self.bands)
         return out

@@ -184,3 +184,15 @@ def test_rgb_png_path_keeps_shape_and_orientation() -> None:
         through_png(_corner_cutouts(1), "rgb", bands=("vis",))
     png_aug = Augmenter(strength=0.0, png="rgb", bands=("u", "g", "r", "i"))
     assert png_aug(_corner_cutouts(4), np.random.default_rng(0)).shape == (2, 3, 101, 101)
+
+
+def test_png_probability_renders_a_share_of_the_cutouts() -> None:
+    from training.augment import Augmenter
+
+    x = np.random.default_rng(5).normal(0.0, 1e-12, (40, 1, 101, 101)).astype(np.float32)
+    out = Augmenter(strength=0.0, png="gray", png_probability=0.5)(x, np.random.default_rng(6))
+    rendered = np.array([not np.array_equal(a, b) for a, b in zip(out, x, strict=True)])
+    assert 5 < rendered.sum() < 35
+    assert (out[rendered] >= 0).all() and (out[rendered] <= 255).all()
+    with pytest.raises(ValueError, match="png_probability"):
+        Augmenter(png="rgb", png_probability=0.5)

@@ -76,12 +76,16 @@ def make_augmenter(config: Mapping[str, Any], bands: tuple[str, ...], train: boo
     """The Augmenter of a run: the configured strength for training, 0 (the PNG round trip only) else."""
     aug = config["augment"]
     png = {"fits": None, "png-gray": "gray", "png-rgb": "rgb"}[config["input"]]
+    png_probability = 1.0
+    if png is None and aug["png_gray_fraction"] > 0 and len(bands) == 1:
+        png, png_probability = "gray", aug["png_gray_fraction"] if train else 0.0
     return Augmenter(
         strength=aug["strength"] if train else 0.0,
         use_d4=aug["use_d4"],
         max_shift_px=aug["max_shift_px"],
         max_flux_factor=aug["max_flux_factor"],
         png=png,  # type: ignore[arg-type]
+        png_probability=png_probability,
         bands=bands,
     )
 

@@ -56,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
         "max_flux_factor": 10.0,
         "max_shift_px": 0.5,
         "use_d4": True,
+        # FITS one-band models: the share of training cutouts rendered through the grayscale PNG path,
+        # so the model also scores PNG renderings (space; DESIGN section 3)
+        "png_gray_fraction": 0.0,
     },
 }
 
