@@ -21,7 +21,8 @@ take an ``rng: np.random.Generator``, so a seed fixes the output.
   the noise to ``sqrt(1 + fraction^2)`` times its level instead of redrawing it.
 - :func:`through_png`: render through ``app.render`` (grayscale asinh PNG, or Lupton colour composite
   of g, r, i) and decode the PNG with ``app.decode.decode_bytes``, as the service will; for the PNG
-  models this makes training pixels with the code that makes serving pixels.
+  models this makes training pixels with the code that makes serving pixels. The renderer and the
+  randomised stretches (``Augmenter(png_stretch="random")``) live in :mod:`training.stretches`.
 
 :class:`Augmenter` composes them with one ``strength`` in [0, 1] that scales every probability and range
 (0: no augmentation; 1: the configured maxima), for the hyper-parameter search.
@@ -34,6 +35,8 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from training.stretches import random_stretch, render_png
 
 Batch = npt.NDArray[np.float32]
 D4_ORDER = 8
@@ -233,31 +236,15 @@ def through_png(
     bands: tuple[str, ...] = (),
     bit_depth: Literal[8, 16] = 8,
 ) -> Batch:
-    """Render each cutout to PNG with ``app.render`` and decode it back with ``app.decode.decode_bytes``.
+    """Render each cutout to PNG with ``app.render``'s default stretch and decode it back with
+    ``app.decode.decode_bytes``: :func:`training.stretches.render_png` with the ``default`` stretch.
 
     ``gray``: one-band cutouts to a grayscale PNG (8- or 16-bit) -> (B, 1, H, W) gray levels.
     ``rgb``: the g, r, i planes (found by name in ``bands``) to a Lupton colour composite -> (B, 3, H, W)
     with planes R, G, B = i, r, g, 0..255. Orientation is kept: the renderer flips to display order and
     the decoder flips back, so row 0 is the bottom row as in FITS.
     """
-    from app.decode import decode_bytes  # lazy: only the PNG models need the render/decode round trip
-    from app.render import gray_png, rgb_png
-
-    arr = _batch(x)
-    if mode == "gray":
-        if arr.shape[1] != 1:
-            raise ValueError(f"grayscale PNG takes one-band cutouts, got {arr.shape[1]} bands")
-        pngs = [gray_png(cut[0], bit_depth=bit_depth) for cut in arr]
-    elif mode == "rgb":
-        try:
-            g, r, i = (bands.index(name) for name in ("g", "r", "i"))
-        except ValueError:
-            raise ValueError(f"colour composites need bands g, r and i; got {bands}") from None
-        pngs = [rgb_png(cut[g], cut[r], cut[i]) for cut in arr]
-    else:
-        raise ValueError(f"unknown PNG mode {mode!r}")
-    decoded = [decode_bytes(data, f"augment-{k}.png").pixels for k, data in enumerate(pngs)]
-    return np.concatenate(decoded, axis=0).astype(np.float32)
+    return render_png(_batch(x), mode, bands, "default", bit_depth)
 
 
 @dataclass(frozen=True)
@@ -270,7 +257,9 @@ class Augmenter:
     ``use_d4``); a sub-pixel shift uniform in +-(s * max_shift_px); a flux factor log-uniform in
     [F^-s, F^s] with F = ``max_flux_factor``; then, when ``png`` is set, the PNG round trip (not scaled
     by strength: a PNG model always sees PNG pixels; with ``png_probability`` < 1, grayscale only, a
-    random share of the cutouts). s = 0 is the identity (apart from ``png``).
+    random share of the cutouts). The PNG stretch is ``app.render``'s default (``png_stretch="default"``)
+    or, with ``"random"``, a :func:`training.stretches.random_stretch` draw at strength s per cutout (so
+    s = 0 renders with the default stretch). s = 0 is the identity (apart from ``png``).
     """
 
     strength: float = 1.0
@@ -282,6 +271,7 @@ class Augmenter:
     shift_method: Literal["fourier", "bilinear"] = "fourier"
     png: Literal["gray", "rgb"] | None = None
     png_probability: float = 1.0
+    png_stretch: Literal["default", "random"] = "default"
     bands: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -291,6 +281,8 @@ class Augmenter:
             raise ValueError("max_shift_px must be in [0, 0.5]")
         if not 0.0 <= self.png_probability <= 1.0:
             raise ValueError(f"png_probability must be in [0, 1], got {self.png_probability}")
+        if self.png_stretch not in ("default", "random"):
+            raise ValueError(f"png_stretch must be 'default' or 'random', got {self.png_stretch!r}")
         if self.png == "rgb" and self.png_probability < 1.0:
             raise ValueError(
                 "a colour composite changes the planes (g,r,i -> R,G,B): png_probability must be 1.0"
@@ -323,11 +315,19 @@ class Augmenter:
             if self.max_flux_factor > 1:
                 out, _ = scale_flux(out, rng, float(self.max_flux_factor**s))
         if self.png is not None and self.png_probability >= 1.0:
-            out = through_png(out, self.png, self.bands)
+            out = self._render(out, rng)
         elif self.png is not None:
             # A FITS model that must also score PNG renderings (space, DESIGN section 3) sees a share of
             # its training cutouts as gray levels; the normalisation makes both scale-free inputs.
             chosen = np.asarray(rng.random(b) < self.png_probability)
             if chosen.any():
-                out[chosen] = through_png(out[chosen], self.png, self.bands)
+                out[chosen] = self._render(out[chosen], rng)
         return out
+
+    def _render(self, x: Batch, rng: np.random.Generator) -> Batch:
+        """The PNG round trip of ``x``, under the default stretch or one random stretch per cutout."""
+        assert self.png is not None
+        if self.png_stretch == "default":
+            return render_png(x, self.png, self.bands)
+        stretches = [random_stretch(rng, self.strength) for _ in range(x.shape[0])]
+        return render_png(x, self.png, self.bands, stretches)

@@ -12,8 +12,9 @@ probabilities, the false-positive rate per non-lens kind, timings), ``roc.png`` 
 - Input kinds (the card's ``metrics.by_input`` keys): ``fits`` (the raw planes, selected by name in the
   model's band order), ``png-gray`` (one band rendered with ``app.render.gray_png`` and decoded with
   ``app.decode.decode_bytes``), ``png-rgb`` (g, r, i to a Lupton composite, planes R, G, B = i, r, g),
-  each PNG kind under a named stretch of :data:`STRETCHES` (key ``png-rgb:soft``; plain ``png-rgb`` is
-  the default stretch the README documents).
+  each PNG kind under a named stretch of :data:`training.stretches.STRETCHES` (key ``png-rgb:soft``;
+  plain ``png-rgb`` is the default stretch the README documents; all others are outside the training
+  distribution of ``training.stretches.random_stretch``: ``UNSEEN``). Plots: ``training.plots``.
 - Ranking metrics use the logits: float32 probabilities saturate at 1.0 and the ties would count
   against the model. Threshold metrics use the probability, as the service does (``p >= threshold``).
 - ``--tta`` averages the logits over the eight flips and rotations (``training.augment.d4``) and reports
@@ -27,81 +28,21 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from app.render import GrayStretch, LuptonStretch, encode_png, gray_levels, lupton_rgb
-from training.augment import D4_ORDER, d4, through_png
+from training.augment import D4_ORDER, d4
 from training.calibrate import sigmoid
-from training.metrics import at_threshold, fpr_by_kind, hard_negative_fpr, lens_metrics, roc
+from training.metrics import at_threshold, fpr_by_kind, hard_negative_fpr, lens_metrics
+from training.plots import plot_roc, plot_scores
+from training.stretches import STRETCHES, UNSEEN, PngMode, render_png
 
 F32 = npt.NDArray[np.float32]
-PngMode = Literal["gray", "rgb"]
 PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
-
-
-@dataclass(frozen=True)
-class PngStretch:
-    """A named display stretch for PNG robustness tests: the ``app.render`` stretch parameters, then a
-    gamma on the 0..1 levels (``level ** gamma``: below 1 brightens faint structure, as some viewers do).
-    ``gray`` is None when the stretch only varies colour (not applicable to grayscale)."""
-
-    description: str
-    gray: GrayStretch | None = field(default_factory=GrayStretch)
-    lupton: LuptonStretch = field(default_factory=LuptonStretch)
-    gamma: float = 1.0
-
-
-STRETCHES: dict[str, PngStretch] = {
-    "default": PngStretch("the documented stretch (app.render defaults)"),
-    "soft": PngStretch(
-        "near-linear: 3x softer asinh, higher white point",
-        GrayStretch(softening=10.0, white_percentile=99.99),
-        LuptonStretch(100.0, 3.0),
-    ),
-    "hard": PngStretch(
-        "high contrast: sharper asinh, saturated cores",
-        GrayStretch(softening=1.0, white_percentile=99.0),
-        LuptonStretch(15.0, 15.0),
-    ),
-    "gamma": PngStretch("default stretch then gamma 0.6", gamma=0.6),
-    "dark": PngStretch("default stretch then gamma 1.6", gamma=1.6),
-    "tinted": PngStretch(
-        "colour balance g x1.4, i x0.7 (per-band scaling)", None, LuptonStretch(band_scales=(1.4, 1.0, 0.7))
-    ),
-}
-
-
-def render_png(x: npt.ArrayLike, mode: PngMode, bands: tuple[str, ...], stretch: str = "default") -> F32:
-    """Cutouts (B, C, H, W) rendered to PNG under the named ``stretch`` and decoded as the service does.
-
-    ``default`` is :func:`training.augment.through_png` itself (the training path); other stretches
-    render with the same ``app.render`` functions and their own parameters."""
-    from app.decode import decode_bytes
-
-    if stretch not in STRETCHES:
-        raise ValueError(f"unknown stretch {stretch!r}; choose from {sorted(STRETCHES)}")
-    if stretch == "default":
-        return through_png(x, mode, bands)
-    spec = STRETCHES[stretch]
-    arr = np.asarray(x, dtype=np.float32)
-    if mode == "gray":
-        if spec.gray is None:
-            raise ValueError(f"stretch {stretch!r} only changes colours; it does not apply to grayscale")
-        if arr.shape[1] != 1:
-            raise ValueError(f"grayscale PNG takes one-band cutouts, got {arr.shape[1]} bands")
-        levels = [gray_levels(cut[0], spec.gray) for cut in arr]
-    else:
-        g, r, i = (bands.index(name) for name in ("g", "r", "i"))
-        levels = [lupton_rgb(cut[g], cut[r], cut[i], spec.lupton) for cut in arr]
-    if spec.gamma != 1.0:
-        levels = [np.rint(255.0 * (lv / 255.0) ** spec.gamma).astype(np.uint8) for lv in levels]
-    decoded = [decode_bytes(encode_png(lv), f"eval-{k}.png").pixels for k, lv in enumerate(levels)]
-    return np.concatenate(decoded, axis=0).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -254,81 +195,6 @@ def _json_ready(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_roc(labels: npt.ArrayLike, scores: npt.ArrayLike, path: str | Path, title: str = "") -> None:
-    """ROC curve with a log false-positive-rate axis from 1/N to 1, TPR0/TPR10/TPR@FPR marked."""
-    plt = _pyplot()
-    fpr, tpr = roc(labels, scores)
-    m = lens_metrics(labels, scores)
-    n_neg = max(int(m["n_nonlenses"]), 1)
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    # The first ROC point sits at FPR 0, off a log axis: draw it at half a false positive instead.
-    ax.step(np.maximum(fpr, 0.5 / n_neg), tpr, where="post", lw=1.5, label=f"AUC {m['auc']:.4f}")
-    marks = [
-        (0.5 / n_neg, m["tpr0"], "TPR0"),
-        (9.5 / n_neg, m["tpr10"], "TPR10"),
-        (1e-3, m["tpr_at_fpr_1e-3"], "FPR 1e-3"),
-        (1e-2, m["tpr_at_fpr_1e-2"], "FPR 1e-2"),
-    ]
-    for x, y, name in marks:
-        if isinstance(y, float) and math.isfinite(y) and x * n_neg >= 0.5:
-            ax.plot([x], [y], "o", ms=5, label=f"{name} {y:.3f}")
-    ax.set_xscale("log")
-    ax.set_xlim(0.5 / n_neg, 1.0)
-    ax.set_ylim(0.0, 1.01)
-    ax.set_xlabel(f"false-positive rate ({n_neg} non-lenses)")
-    ax.set_ylabel("true-positive rate")
-    ax.set_title(title or "ROC")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_scores(
-    labels: npt.ArrayLike,
-    kinds: npt.ArrayLike | None,
-    logits: npt.ArrayLike,
-    threshold_logit: float,
-    path: str | Path,
-    title: str = "",
-) -> None:
-    """Histograms of the logits: lenses against non-lenses (left), and each non-lens kind (right),
-    log counts, with the threshold (as a logit) marked."""
-    plt = _pyplot()
-    y = np.asarray(labels).astype(bool)
-    z = np.asarray(logits, dtype=np.float64)
-    bins = np.linspace(z.min(), z.max() + 1e-9, 60)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
-    left.hist(z[y], bins, histtype="step", lw=1.5, label=f"lens ({int(y.sum())})")
-    left.hist(z[~y], bins, histtype="step", lw=1.5, label=f"non-lens ({int((~y).sum())})")
-    if kinds is not None:
-        kd = np.asarray(kinds).astype(str)
-        for kind in sorted(set(kd[~y].tolist())):
-            sel = (~y) & (kd == kind)
-            right.hist(z[sel], bins, histtype="step", lw=1.2, label=f"{kind} ({int(sel.sum())})")
-    for ax, name in ((left, "by class"), (right, "non-lenses by kind")):
-        if math.isfinite(threshold_logit):
-            ax.axvline(threshold_logit, color="k", ls="--", lw=1, label="threshold")
-        ax.set_yscale("log")
-        ax.set_xlabel("logit")
-        ax.set_title(f"{title} {name}".strip())
-        ax.legend(fontsize=7)
-    left.set_ylabel("cutouts")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 @dataclass(frozen=True)
@@ -495,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
             "input": key,
             "stretch": stretch,
             "stretch_description": STRETCHES[stretch].description if png else None,
+            "stretch_unseen": stretch in UNSEEN if png else None,  # outside random_stretch's draws
             "threshold": threshold,
             "threshold_source": source,
             "input_seconds": render_s,

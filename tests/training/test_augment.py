@@ -196,3 +196,29 @@ def test_png_probability_renders_a_share_of_the_cutouts() -> None:
     assert (out[rendered] >= 0).all() and (out[rendered] <= 255).all()
     with pytest.raises(ValueError, match="png_probability"):
         Augmenter(png="rgb", png_probability=0.5)
+
+
+def test_random_png_stretch_changes_levels_but_not_shape_or_orientation() -> None:
+    x = _corner_cutouts(4)
+    bands = ("u", "g", "r", "i")
+    default = Augmenter(strength=1.0, use_d4=False, max_shift_px=0.0, png="rgb", bands=bands)
+    random = Augmenter(
+        strength=1.0, use_d4=False, max_shift_px=0.0, png="rgb", bands=bands, png_stretch="random"
+    )
+    a, b = default(x, np.random.default_rng(0)), random(x, np.random.default_rng(0))
+    assert a.shape == b.shape == (2, 3, 101, 101)
+    assert not np.array_equal(a, b)
+    assert b[0, :, 1, 1].min() > b[0, :, 99, 99].max()  # the bright corner stays bottom-left
+    assert b[1, :, 99, 99].min() > b[1, :, 1, 1].max()
+    np.testing.assert_array_equal(b, random(x, np.random.default_rng(0)))  # seeded
+    # strength 0 draws the default stretch: the same pixels as the default Augmenter
+    zero = Augmenter(strength=0.0, png="rgb", bands=bands, png_stretch="random")
+    np.testing.assert_array_equal(zero(x, np.random.default_rng(0)), through_png(x, "rgb", bands))
+    # with png_probability the rendered share gets the random stretch too
+    gray = np.random.default_rng(5).normal(0.0, 1e-12, (20, 1, 101, 101)).astype(np.float32)
+    mixed = Augmenter(strength=1.0, png="gray", png_probability=0.5, png_stretch="random")
+    out = mixed(gray, np.random.default_rng(6))
+    rendered = np.array([np.nanmax(o) > 1.0 for o in out])
+    assert 0 < rendered.sum() < 20
+    with pytest.raises(ValueError, match="png_stretch"):
+        Augmenter(png="gray", png_stretch="viewer")  # type: ignore[arg-type]

@@ -136,7 +136,10 @@ def test_png_gray_and_rgb_inputs_run(space_set: Path, tmp_path: Path) -> None:
     run = train(_config(space_set, tmp_path / "gray", input="png-gray", epochs=1, steps_per_epoch=2))
     assert load_run(run)[1]["resolved"]["in_channels"] == 1
     ground = _separable_set(tmp_path / "ground", 24, kind="ground")
-    run = train(_config(ground, tmp_path / "rgb", input="png-rgb", epochs=1, steps_per_epoch=2))
+    rgb_aug = {"strength": 0.5, "png_stretch": "random"}  # randomised composites, as training/configs/rgb
+    run = train(
+        _config(ground, tmp_path / "rgb", input="png-rgb", epochs=1, steps_per_epoch=2, augment=rgb_aug)
+    )
     _, cfg = load_run(run)
     assert cfg["resolved"]["in_channels"] == 3 and cfg["resolved"]["bands"] == ["i", "r", "g"]
     run = train(_config(ground, tmp_path / "fits", epochs=1, steps_per_epoch=1))
@@ -203,3 +206,18 @@ def test_overrides_parse_nested_keys_and_types(tmp_path: Path) -> None:
 def test_shipped_configs_load(name: str) -> None:
     cfg = load_config(Path(__file__).parents[2] / "training" / "configs" / f"{name}.yaml")
     assert cfg["name"] == name and cfg["epochs"] >= 1
+
+
+def test_png_stretch_key_trains_random_and_validates_on_the_default() -> None:
+    from training.trainer.batches import make_augmenter
+
+    cfg = resolve({"input": "png-rgb"})
+    assert cfg["augment"]["png_stretch"] == "default"
+    cfg = apply_overrides(cfg, ["png_stretch=random"])
+    bands = ("i", "r", "g")
+    assert make_augmenter(cfg, bands, train=True).png_stretch == "random"
+    assert make_augmenter(cfg, bands, train=False).png_stretch == "default"
+    with pytest.raises(ConfigError, match="png_stretch"):
+        resolve({"augment": {"png_stretch": "viewer"}})
+    rgb = load_config(Path(__file__).parents[2] / "training" / "configs" / "rgb.yaml")
+    assert rgb["augment"]["png_stretch"] == "random" and rgb["input"] == "png-rgb"

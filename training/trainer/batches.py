@@ -11,7 +11,9 @@
   of DataLoader workers.
 - Input modes: ``fits`` gives raw pixels (all bands, plane order of the set); ``png-gray`` and
   ``png-rgb`` send each (augmented) cutout through ``app.render`` + ``app.decode`` as the service will
-  see a PNG (``training.augment.through_png``); ``png-rgb`` gives planes R, G, B = i, r, g.
+  see a PNG (``training.augment.through_png``); ``png-rgb`` gives planes R, G, B = i, r, g. With
+  ``augment.png_stretch: random`` each training cutout is rendered under its own random stretch
+  (``training.stretches.random_stretch``); validation keeps the default stretch.
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ def load_split(config: Mapping[str, Any], progress: bool = True) -> Split:
 
 
 def make_augmenter(config: Mapping[str, Any], bands: tuple[str, ...], train: bool) -> Augmenter:
-    """The Augmenter of a run: the configured strength for training, 0 (the PNG round trip only) else."""
+    """The Augmenter of a run: the configured strength and PNG stretch for training; for validation
+    strength 0 and the default stretch (the PNG round trip only)."""
     aug = config["augment"]
     png = {"fits": None, "png-gray": "gray", "png-rgb": "rgb"}[config["input"]]
     png_probability = 1.0
@@ -86,6 +89,7 @@ def make_augmenter(config: Mapping[str, Any], bands: tuple[str, ...], train: boo
         max_flux_factor=aug["max_flux_factor"],
         png=png,  # type: ignore[arg-type]
         png_probability=png_probability,
+        png_stretch=aug["png_stretch"] if train else "default",
         bands=bands,
     )
 

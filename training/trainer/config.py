@@ -20,6 +20,7 @@ from training.nets import ARCHS
 
 INPUTS = ("fits", "png-gray", "png-rgb")
 SCHEDULES = ("cosine", "onecycle")
+PNG_STRETCHES = ("default", "random")
 
 DEFAULTS: dict[str, Any] = {
     "name": "space",  # the shipped model this config trains (space, ground, rgb) or any label
@@ -59,6 +60,10 @@ DEFAULTS: dict[str, Any] = {
         # FITS one-band models: the share of training cutouts rendered through the grayscale PNG path,
         # so the model also scores PNG renderings (space; DESIGN section 3)
         "png_gray_fraction": 0.0,
+        # PNG inputs: the training stretch, "default" (app.render's) or "random" (one
+        # training.stretches.random_stretch draw per cutout at the augment strength); validation always
+        # renders with the default stretch
+        "png_stretch": "default",
     },
 }
 
@@ -159,6 +164,10 @@ def validate(config: Mapping[str, Any]) -> None:
         (config["input"] in INPUTS, f"input must be one of {INPUTS}, got {config['input']!r}"),
         (config["schedule"] in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
         (0.0 <= config["augment"]["strength"] <= 1.0, "augment.strength must be in [0, 1]"),
+        (
+            config["augment"]["png_stretch"] in PNG_STRETCHES,
+            f"augment.png_stretch must be one of {PNG_STRETCHES}, got {config['augment']['png_stretch']!r}",
+        ),
         (0.0 < config["data"]["val_fraction"] < 1.0, "data.val_fraction must be in (0, 1)"),
         (config["batch_size"] >= 2, "batch_size must be at least 2 (one lens, one non-lens)"),
         (config["epochs"] >= 1 and config["patience"] >= 1, "epochs and patience must be >= 1"),
