@@ -15,6 +15,7 @@ ID that another band has is an error naming the file.
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -100,14 +101,21 @@ def _fill(
         # fork where there is one: workers then need no importable __main__, so reading from a script
         # without a main guard or from a notebook works (spawn/forkserver re-run an unguarded script in
         # every worker); the workers only decode with numpy/astropy, so threads of the parent (torch,
-        # tqdm's monitor) copied by fork are never touched.
+        # tqdm's monitor) copied by fork are never touched. Garbage is collected and the survivors frozen
+        # before forking: a child's collector must never free a parent's onnxruntime or torch object,
+        # whose thread-pool teardown blocks forever in a forked child (seen with an earlier session).
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
-            futures = [pool.submit(read_files, paths[c][sl], (h, w)) for c, sl in tasks]
-            for (c, sl), future in zip(tasks, futures, strict=True):
-                pixels, sc = future.result()
-                stack[sl, c], scales[sl, c] = pixels, sc
-                bar.update(len(pixels))
+        gc.collect()
+        gc.freeze()
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+                futures = [pool.submit(read_files, paths[c][sl], (h, w)) for c, sl in tasks]
+                for (c, sl), future in zip(tasks, futures, strict=True):
+                    pixels, sc = future.result()
+                    stack[sl, c], scales[sl, c] = pixels, sc
+                    bar.update(len(pixels))
+        finally:
+            gc.unfreeze()
     return scales
 
 
