@@ -102,20 +102,25 @@ def _test_count(metrics: Mapping[str, Any] | None) -> int:
 
 def _accepts(config: Mapping[str, Any], bands: list[str]) -> tuple[list[str], dict[str, Any] | None]:
     kind = config.get("input", "fits")
+    randomised = config.get("augment", {}).get("png_stretch") == "random"
+    trained_on = (
+        "training randomised the stretch around these values (training/stretches.py)"
+        if randomised
+        else "training used exactly these values"
+    )
     if kind == "png-rgb":
         stretch = {
             "name": "lupton-rgb",
             "parameters": asdict(LuptonStretch()),
             "description": (
-                "Lupton asinh composite of i, r, g as R, G, B (app.render.rgb_png defaults); training "
-                "randomised the stretch around these values"
+                f"Lupton asinh composite of i, r, g as R, G, B (app.render.rgb_png defaults); {trained_on}"
             ),
         }
         return ["png-rgb"], json_ready(stretch)
     gray = {
         "name": "gray-asinh",
         "parameters": asdict(GrayStretch()),
-        "description": ("asinh grayscale rendering (app.render.gray_png defaults), 8- or 16-bit"),
+        "description": f"asinh grayscale rendering (app.render.gray_png defaults), 8 or 16 bit; {trained_on}",
     }
     if kind == "png-gray":
         return ["png-gray"], gray
