@@ -12,47 +12,7 @@ import pytest
 
 from app.card import CardError, ModelCard, file_sha256
 from app.conform import InputSpec
-
-
-def card_data(**sections: Any) -> dict[str, Any]:
-    """A valid card of a one-band FITS + grayscale PNG model; ``sections`` replace whole sections."""
-    metrics = {
-        "auc": 0.99, "tpr0": 0.2, "tpr10": 0.4, "n_nonlenses": 1500, "n_lenses": 3500,
-        "tpr_at_fpr_1e-2": 0.9, "tpr_at_fpr_1e-3": 0.6, "accuracy": 0.95,
-        "hard_negative_fpr": {"ring": {"n": 100, "fpr": 0.03}, "spiral": {"n": 0, "fpr": None}},
-    }  # fmt: skip
-    data: dict[str, Any] = {
-        "schema_version": 1,
-        "identity": {
-            "name": "space", "version": "1.0.0", "created": "2025-01-31T12:00:00Z", "onnx_sha256": "ab" * 32,
-            "opset": 18, "git_commit": "0123456789abcdef0123456789abcdef01234567", "git_dirty": False,
-        },
-        "input": {
-            "bands": ["vis"], "height": 101, "width": 101, "pixel_scale_arcsec": 0.1,
-            "accepts": ["fits", "png-gray"],
-            "preprocessing": {"description": "median, MAD, asinh", "in_graph": True},
-            "masked_pixels": "NaN", "nan_handling": "set to 0 after normalisation",
-            "stretch": {"name": "gray-asinh", "parameters": {"softening": 3.0}, "description": "defaults"},
-        },
-        "output": {
-            "meaning": "probability of a visible lens", "threshold": 0.7, "threshold_rule": "FPR 1% on val",
-            "calibration": {"method": "temperature", "parameters": {"temperature": 1.3}},
-            "input_name": "cutouts", "output_names": ["logit", "probability"],
-        },
-        "training": {
-            "data": {
-                "source": "simulated space", "simulator_version": "1.0", "seed": 1,
-                "counts": {"train": 16000, "val": 4000, "test": 5000}, "label_rule": "visible",
-            },
-            "architecture": "cnn", "parameters": 12345, "flops_per_cutout": 1.5e8, "epochs": 10,
-            "best_epoch": 8, "val_auc": 0.99, "augmentation": {"strength": 0.5}, "search": None,
-            "wall_time_s": 600.0, "hardware": "2 CPU cores", "config": {"lr": 0.001, "arch": "cnn"},
-        },
-        "metrics": {"test_data": "simulated, seed 2", "by_input": {"fits": metrics, "png-gray": metrics}},
-        "plots": {"roc": "evaluation/roc.png"},
-    }  # fmt: skip
-    data.update(sections)
-    return data
+from tests.factories import card_data
 
 
 def test_round_trip_write_load(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Start-up of the ASGI application through its real lifespan."""
+"""Start-up of the ASGI application through its real lifespan, and the read-only routes."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from app.card import CardError
 from app.config import Settings
-from app.main import NoModelsError, create_app, find_model_cards
+from app.main import NoModelsError, create_app
+from tests.factories import model_folder
 
 
 def test_start_up_without_models_fails_with_a_clear_message(tmp_path: Path) -> None:
@@ -19,12 +21,50 @@ def test_start_up_without_models_fails_with_a_clear_message(tmp_path: Path) -> N
     assert str(tmp_path) in str(info.value)
 
 
-def test_model_cards_are_found_by_folder(tmp_path: Path) -> None:
-    (tmp_path / "space").mkdir()
-    (tmp_path / "space" / "model.json").write_text(json.dumps({"name": "space"}))
-    (tmp_path / "empty").mkdir()
-    assert find_model_cards(Settings(models_dir=tmp_path)) == ["space"]
-    assert find_model_cards(Settings(models_dir=tmp_path / "missing")) == []
+def test_a_broken_card_stops_start_up_naming_the_file(tmp_path: Path) -> None:
+    folder = model_folder(tmp_path, "space")
+    card = json.loads((folder / "model.json").read_text())
+    card["input"]["bands"] = []
+    (folder / "model.json").write_text(json.dumps(card))
+    with (
+        pytest.raises(CardError, match=r"(?s)space/model\.json.*input\.bands"),
+        TestClient(create_app(Settings(models_dir=tmp_path))),
+    ):
+        pass
+
+
+def test_a_changed_onnx_file_stops_start_up(tmp_path: Path) -> None:
+    folder = model_folder(tmp_path, "space")
+    (folder / "model.onnx").write_bytes(b"another graph")
+    with (
+        pytest.raises(CardError, match="changed after export"),
+        TestClient(create_app(Settings(models_dir=tmp_path))),
+    ):
+        pass
+
+
+def test_a_card_must_be_named_like_its_folder(tmp_path: Path) -> None:
+    model_folder(tmp_path, "space").rename(tmp_path / "other")
+    with (
+        pytest.raises(CardError, match="its folder's name"),
+        TestClient(create_app(Settings(models_dir=tmp_path))),
+    ):
+        pass
+
+
+def test_health_and_model_cards(tmp_path: Path) -> None:
+    model_folder(tmp_path, "space")
+    model_folder(tmp_path, "ground")
+    with TestClient(create_app(Settings(models_dir=tmp_path))) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        cards = client.get("/models").json()
+        assert [card["identity"]["name"] for card in cards] == ["ground", "space"]
+        one = client.get("/models/space")
+        assert one.status_code == 200 and one.json()["input"]["bands"] == ["vis"]
+        missing = client.get("/models/nope")
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "unknown_model"
+        assert "ground, space" in missing.json()["error"]["message"]
 
 
 def test_models_dir_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
