@@ -221,3 +221,12 @@ def test_png_stretch_key_trains_random_and_validates_on_the_default() -> None:
         resolve({"augment": {"png_stretch": "viewer"}})
     rgb = load_config(Path(__file__).parents[2] / "training" / "configs" / "rgb.yaml")
     assert rgb["augment"]["png_stretch"] == "random" and rgb["input"] == "png-rgb"
+
+
+def test_hardware_is_described() -> None:
+    import torch
+
+    from training.trainer.loop import describe_hardware
+
+    line = describe_hardware(torch.device("cpu"))
+    assert line.startswith("CPU ") and "torch threads" in line

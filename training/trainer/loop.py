@@ -9,8 +9,11 @@ state, for ``--resume``), ``history.json``, ``curves.png`` and ``val_predictions
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+import os
+import platform
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -21,11 +24,11 @@ import numpy as np
 import numpy.typing as npt
 import torch
 import yaml
-from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from training import metrics
 from training.model import BEST, LensFinder, build_model
 from training.nets import count_flops, count_parameters
 from training.trainer import artifacts
@@ -99,6 +102,20 @@ def _run_dir(config: Mapping[str, Any]) -> Path:
     return Path(config["out"]) / name
 
 
+def describe_hardware(device: torch.device) -> str:
+    """One line naming what trained the model: the GPU, or the CPU and the threads torch used."""
+    if device.type == "cuda":
+        return f"CUDA {torch.cuda.get_device_name(device)}, torch {torch.__version__}"
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    threads = torch.get_num_threads()
+    return f"CPU {cpu}, {os.cpu_count()} cores, {threads} torch threads, torch {torch.__version__}"
+
+
 def _resolved(config: dict[str, Any], split: Split, model: LensFinder, steps: int) -> dict[str, Any]:
     """What training learned about the run from its data and network, stored in the config."""
     net = model.net
@@ -158,7 +175,7 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Path:
         cfg["resolved"] = {"in_channels": split.in_channels}
     model = build_model(cfg).to(device)
     if state is None:
-        cfg["resolved"] = _resolved(cfg, split, model, steps)
+        cfg["resolved"] = _resolved(cfg, split, model, steps) | {"hardware": describe_hardware(device)}
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     scheduler = _scheduler(optimizer, cfg, steps)
     history: list[dict[str, Any]] = []
@@ -206,7 +223,7 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Path:
         t_train = time.perf_counter() - t0
         chunks = val_cache if val_cache is not None else _validation_pixels(split, cfg)
         logits = predict(model, chunks, device, cfg["eval_batch_size"])
-        auc = float(roc_auc_score(labels_val, logits))
+        auc = metrics.auc(labels_val, logits)
         record = {
             "epoch": epoch + 1,
             "train_loss": total / max(seen, 1),
