@@ -23,28 +23,29 @@ from PIL import Image, ImageDraw, ImageFont
 
 from app.decode import decode_path
 from app.render import LuptonStretch, gray_levels, lupton_rgb
+from training.simulate.config import BandConfig, get_set
 from training.simulate.cutout import NONLENS_KINDS
 
 KIND_ORDER = ("lens", *NONLENS_KINDS)
-_GROUND_FILES = {"g": ("Band3", "imageSDSS_G"), "r": ("Band1", "imageSDSS_R"), "i": ("Band2", "imageSDSS_I")}
 TITLE_H = 14
 DISPLAY_STRETCH = LuptonStretch(stretch_sigma=12.0)
 """A harder stretch than the rgb model's default, for people: faint arcs and the noise become visible."""
 
 
-def _read_band(data_dir: Path, folder: str, prefix: str, cutout_id: str) -> npt.NDArray[np.float32]:
-    decoded = decode_path(data_dir / "Public" / folder / f"{prefix}-{cutout_id}.fits")
-    band: npt.NDArray[np.float32] = decoded.pixels[0, 0]
-    return band
+def _read_band(data_dir: Path, band: BandConfig, cutout_id: str) -> npt.NDArray[np.float32]:
+    decoded = decode_path(data_dir / "Public" / band.blf_folder / f"{band.blf_prefix}-{cutout_id}.fits")
+    pixels: npt.NDArray[np.float32] = decoded.pixels[0, 0]
+    return pixels
 
 
 def render_tile(data_dir: Path, cutout_id: str) -> npt.NDArray[np.uint8]:
     """(H, W, 3) uint8 display tile of one cutout: colour composite (ground) or grayscale (space)."""
-    vis = data_dir / "Public" / "Band1" / f"imageEUC_VIS-{cutout_id}.fits"
-    if vis.exists():
-        gray = gray_levels(_read_band(data_dir, "Band1", "imageEUC_VIS", cutout_id))
+    (vis,) = get_set("space").bands
+    if (data_dir / "Public" / vis.blf_folder / f"{vis.blf_prefix}-{cutout_id}.fits").exists():
+        gray = gray_levels(_read_band(data_dir, vis, cutout_id))
         return np.repeat(np.asarray(gray, dtype=np.uint8)[:, :, None], 3, axis=2)
-    g, r, i = (_read_band(data_dir, *_GROUND_FILES[b], cutout_id) for b in ("g", "r", "i"))
+    bands = {band.name: band for band in get_set("ground").bands}
+    g, r, i = (_read_band(data_dir, bands[name], cutout_id) for name in ("g", "r", "i"))
     return lupton_rgb(g, r, i, DISPLAY_STRETCH)
 
 
