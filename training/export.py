@@ -70,8 +70,10 @@ MEANING: Final = (
 )
 PREPROCESSING: Final = (
     "inside the ONNX graph (training.normalise.Normalise, tested equal to app.preprocess.normalise): "
-    "per cutout and per plane, on the finite pixels, subtract the median, divide by 3 x 1.4826 x MAD "
-    "(else the standard deviation, else 1) and take asinh; invariant to the flux unit. Send raw pixels."
+    "per cutout and per plane, with the median and 1.4826 x MAD of the finite pixels of the stride-2 "
+    "grid (every other row and column), subtract the median, divide by 3 x that sigma (else the "
+    "standard deviation, else the peak deviation, else 1) and take asinh; invariant to the flux unit. "
+    "Send raw pixels."
 )
 MASKED_PIXELS: Final = (
     "masked pixels are NaN on input: non-finite values, FITS BLANK and the BLF mask value 100.0 in "
