@@ -25,6 +25,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from app.preprocess import MAD_TO_SIGMA
+
 FloatImage = npt.NDArray[np.floating]
 
 
@@ -38,7 +40,7 @@ def sky_and_noise(image: FloatImage) -> tuple[float, float]:
     if finite.size == 0:
         return 0.0, 1.0
     sky = float(np.median(finite))
-    sigma = 1.4826 * float(np.median(np.abs(finite - sky)))
+    sigma = MAD_TO_SIGMA * float(np.median(np.abs(finite - sky)))
     if not sigma > 0:
         sigma = float(np.std(finite))
     if not sigma > 0:

@@ -36,6 +36,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from app.preprocess import MAD_TO_SIGMA
 from training.stretches import random_stretch, render_png
 
 Batch = npt.NDArray[np.float32]
@@ -212,7 +213,7 @@ def robust_sigma(x: npt.ArrayLike, border: int = 10) -> npt.NDArray[np.float32]:
     if has.any():
         sub = pixels[has]
         med = np.nanmedian(sub, axis=-1, keepdims=True)
-        sigma[has] = 1.4826 * np.nanmedian(np.abs(sub - med), axis=-1)
+        sigma[has] = MAD_TO_SIGMA * np.nanmedian(np.abs(sub - med), axis=-1)
     return sigma
 
 
