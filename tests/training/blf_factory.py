@@ -89,3 +89,22 @@ def make_blf(
         np.save(root / "truth" / "noiseless.npy", noiseless)
         (root / "simulation.json").write_text(json.dumps({"seed": 0, "set": kind}))
     return cols
+
+
+def separable_set(root: Path, n: int, kind: str = "space", seed: int = 0) -> Path:
+    """A BLF-layout set where lenses carry a faint ring around the centre (learnable in a few steps)."""
+    rng = np.random.default_rng(seed)
+    folders = SPACE_FOLDERS if kind == "space" else GROUND_FOLDERS
+    scale = 0.1 if kind == "space" else 0.2
+    yy, xx = np.mgrid[:101, :101]
+    ring = np.exp(-((np.hypot(yy - 50, xx - 50) - 12.0) ** 2) / 4.0).astype(np.float32)
+    labels = (np.arange(n) % 3 != 0).astype(int)  # 2/3 lenses, like the space set's 70%
+    for k in range(n):
+        for folder, prefix in folders.values():
+            image = rng.normal(0.0, 1e-12, (101, 101)).astype(np.float32) + 3e-12 * labels[k] * ring
+            write_cutout(root / "Public" / folder / f"{prefix}{100000 + k}.fits", image, scale)
+    kinds = np.where(labels == 1, "lens", np.where(np.arange(n) % 2 == 0, "ring", "galaxy"))
+    lines = ["ID,is_lens,Einstein_area,numb_pix_lensed_image,flux_lensed_image_in_sigma,kind"]
+    lines += [f"{100000 + k},{labels[k]},0.0,0,0.0,{kinds[k]}" for k in range(n)]
+    (root / "classifications.csv").write_text("\n".join(lines) + "\n")
+    return root

@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from tests.training.blf_factory import GROUND_FOLDERS, SPACE_FOLDERS, write_cutout
+from tests.training.blf_factory import separable_set
 from training.model import load_run
 from training.train import main, train
 from training.trainer import artifacts
@@ -20,28 +20,9 @@ from training.trainer.batches import balanced_batches
 from training.trainer.config import ConfigError, apply_overrides, load_config, resolve
 
 
-def _separable_set(root: Path, n: int, kind: str = "space", seed: int = 0) -> Path:
-    """A BLF-layout set where lenses carry a faint ring around the centre (learnable in a few steps)."""
-    rng = np.random.default_rng(seed)
-    folders = SPACE_FOLDERS if kind == "space" else GROUND_FOLDERS
-    scale = 0.1 if kind == "space" else 0.2
-    yy, xx = np.mgrid[:101, :101]
-    ring = np.exp(-((np.hypot(yy - 50, xx - 50) - 12.0) ** 2) / 4.0).astype(np.float32)
-    labels = (np.arange(n) % 3 != 0).astype(int)  # 2/3 lenses, like the space set's 70%
-    for k in range(n):
-        for folder, prefix in folders.values():
-            image = rng.normal(0.0, 1e-12, (101, 101)).astype(np.float32) + 3e-12 * labels[k] * ring
-            write_cutout(root / "Public" / folder / f"{prefix}{100000 + k}.fits", image, scale)
-    kinds = np.where(labels == 1, "lens", np.where(np.arange(n) % 2 == 0, "ring", "galaxy"))
-    lines = ["ID,is_lens,Einstein_area,numb_pix_lensed_image,flux_lensed_image_in_sigma,kind"]
-    lines += [f"{100000 + k},{labels[k]},0.0,0,0.0,{kinds[k]}" for k in range(n)]
-    (root / "classifications.csv").write_text("\n".join(lines) + "\n")
-    return root
-
-
 @pytest.fixture(scope="module")
 def space_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _separable_set(tmp_path_factory.mktemp("space"), 96)
+    return separable_set(tmp_path_factory.mktemp("space"), 96)
 
 
 def _config(data: Path, out: Path, **extra: Any) -> dict[str, Any]:
@@ -135,7 +116,7 @@ def test_cli_runs_with_config_file_and_overrides(
 def test_png_gray_and_rgb_inputs_run(space_set: Path, tmp_path: Path) -> None:
     run = train(_config(space_set, tmp_path / "gray", input="png-gray", epochs=1, steps_per_epoch=2))
     assert load_run(run)[1]["resolved"]["in_channels"] == 1
-    ground = _separable_set(tmp_path / "ground", 24, kind="ground")
+    ground = separable_set(tmp_path / "ground", 24, kind="ground")
     rgb_aug = {"strength": 0.5, "png_stretch": "random"}  # randomised composites, as training/configs/rgb
     run = train(
         _config(ground, tmp_path / "rgb", input="png-rgb", epochs=1, steps_per_epoch=2, augment=rgb_aug)

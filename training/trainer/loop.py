@@ -15,7 +15,7 @@ import math
 import os
 import platform
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -138,8 +138,15 @@ def _resolved(config: dict[str, Any], split: Split, model: LensFinder, steps: in
     }
 
 
-def train(config: TrainConfig, resume: str | Path | None = None) -> Path:
+def train(
+    config: TrainConfig,
+    resume: str | Path | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> Path:
     """Train the model ``config`` describes (partial configs take DEFAULTS); returns the run directory.
+
+    ``on_epoch`` is called with each epoch's history record after its checkpoint is saved (a
+    hyper-parameter search reports validation AUC through it and may raise to stop the run there).
 
     With ``resume`` (a run directory), the run continues from its ``last.pt`` after the last completed
     epoch, with the run's saved config (``config`` may change ``epochs``, ``patience``, ``progress``,
@@ -261,6 +268,8 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Path:
         )
         artifacts.write_history(run_dir, history)
         artifacts.write_curves(run_dir, history, f"{cfg['name']}: {cfg['arch']} (best epoch {best_epoch})")
+        if on_epoch is not None:
+            on_epoch(record)
         if progress:
             tqdm.write(
                 f"epoch {epoch + 1}: train loss {record['train_loss']:.4f}  "
