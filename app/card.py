@@ -165,17 +165,28 @@ class InputSection(_Section):
 
 
 class Calibration(_Section):
-    """How ``probability`` is made from ``logit``. ``temperature``: probability = sigmoid(logit / T),
-    parameters ``{"temperature": T}`` (baked into the graph); ``isotonic``: a non-decreasing map given as
-    knots ``{"x": [...], "y": [...]}`` (logits -> probabilities); ``none``: sigmoid(logit), ``{}``."""
+    """How ``probability`` is made from ``logit``; a fitted calibration is fitted on the validation set,
+    so the probability is under that set's lens fraction. ``platt``: probability = sigmoid(a * logit + b),
+    parameters ``{"scale": a, "bias": b}`` with a > 0 (the ranking is kept) and b finite (baked into
+    the graph); ``temperature``: probability = sigmoid(logit / T), parameters ``{"temperature": T}``
+    with T > 0 (Platt with a = 1/T, b = 0; baked into the graph); ``isotonic``: a non-decreasing map
+    given as knots ``{"x": [...], "y": [...]}`` (logits -> probabilities, linear between knots, clipped
+    outside); ``none``: sigmoid(logit), ``{}``."""
 
-    method: Literal["temperature", "isotonic", "none"]
+    method: Literal["platt", "temperature", "isotonic", "none"]
     parameters: dict[str, float | list[float]]
 
     @model_validator(mode="after")
     def _parameters_fit_method(self) -> Self:
         p = self.parameters
-        if self.method == "temperature":
+        if self.method == "platt":
+            a, b = p.get("scale"), p.get("bias")
+            numbers = isinstance(a, float | int) and isinstance(b, float | int)
+            if set(p) != {"scale", "bias"} or not numbers:
+                raise ValueError(f"platt calibration needs {{'scale': a > 0, 'bias': b}}, got {p}")
+            if not (isinstance(a, float | int) and a > 0):
+                raise ValueError(f"platt calibration needs scale a > 0 (a <= 0 reverses ranking), got {a}")
+        elif self.method == "temperature":
             t = p.get("temperature")
             if set(p) != {"temperature"} or not isinstance(t, float | int) or not t > 0:
                 raise ValueError(f"temperature calibration needs {{'temperature': T > 0}}, got {p}")

@@ -1,17 +1,27 @@
 """Probabilities that mean something: calibration fitted on validation logits, and the threshold rule.
 
-A network's logit ranks cutouts well but its sigmoid is usually over-confident. Temperature scaling
-(Guo et al. 2017) fits one number T > 0 on the validation set, ``probability = sigmoid(logit / T)``,
-minimising the mean negative log-likelihood; it keeps the ranking (so AUC and TPRs are unchanged) and
-is baked into the ONNX graph by the export. Isotonic regression (sklearn) is the alternative: a
-monotone step function, often better calibrated on the fitting set but not strictly monotone (it
-makes ties) and not expressible as one graph constant. The card records which was used.
+Why Platt scaling. Training draws balanced batches (half lenses), so the network's logit is a log-odds
+under a 50/50 prior; the validation split keeps the data set's own lens fraction (70% in the simulated
+space set, 40% in the ground set). Turning one into the other takes a shift of the logit by the log of
+the prior odds ratio, log(0.7/0.3) = 0.85 for space, as well as the usual rescaling of an over- or
+under-confident network. Temperature scaling (Guo et al. 2017: ``sigmoid(logit / T)``) can only
+rescale, so it cannot shift the prior and leaves the probabilities mis-calibrated by construction.
+Platt scaling (Platt 1999) fits both: ``probability = sigmoid(a * logit + b)`` with a > 0, by
+minimising the mean negative log-likelihood on the validation set (:func:`fit_platt`). It keeps the
+ranking (a > 0, so AUC and TPRs are unchanged) and is two constants that the export bakes into the
+ONNX graph. Temperature scaling stays available (it is Platt with b = 0, a = 1/T); isotonic regression
+(sklearn) is the third choice: a monotone step function, often better calibrated on the fitting set but
+not strictly monotone (it makes ties) and not expressible as graph constants. The card records which
+was used and its parameters.
 
-"Probability" here: that a visible strong lens is in the cutout, under the training (validation) set's
-lens fraction, not the sky's (about 1 in 1000).
+What the probability means: that a visible strong lens is in the cutout, under the validation set's
+lens fraction (:attr:`Calibration.lens_fraction`), which is the data set's own (70% space, 40%
+ground), not the sky's (about 1 in 1000). For another prior pi, shift the logit: add
+log(pi / (1 - pi)) - log(f / (1 - f)) to ``a * logit + b``, f the validation lens fraction.
 
-``python -m training.calibrate RUN_DIR`` fits the temperature on the run's ``val_predictions.npz``,
-chooses the threshold, and writes ``calibration.json`` and ``reliability.png``.
+``python -m training.calibrate RUN_DIR [--method platt|temperature|isotonic]`` fits the calibration
+(Platt by default) on the run's ``val_predictions.npz``, chooses the threshold, and writes
+``calibration.json`` and ``reliability.png``.
 """
 
 from __future__ import annotations
@@ -26,15 +36,18 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize, minimize_scalar
 from sklearn.isotonic import IsotonicRegression
 
 from training.metrics import allowed_false_positives, at_threshold, threshold_at_fpr
 
 F64 = npt.NDArray[np.float64]
-Method = Literal["temperature", "isotonic"]
+Method = Literal["platt", "temperature", "isotonic"]
+METHODS: tuple[Method, ...] = ("platt", "temperature", "isotonic")
 Rule = Literal["fpr", "tpr", "fixed"]
 LOG_T_BOUNDS = (math.log(1e-2), math.log(1e2))  # T from 0.01 to 100: far wider than real networks need
+SCALE_BOUNDS = (1e-2, 1e2)  # Platt's a, as 1/T above: positive, so the ranking is kept
+BIAS_BOUNDS = (-20.0, 20.0)  # Platt's b: prior odds from 2e-9 to 5e8, finite even on separable data
 
 
 def _pair(logits: npt.ArrayLike, labels: npt.ArrayLike) -> tuple[F64, F64]:
@@ -75,6 +88,62 @@ def fit_temperature(logits: npt.ArrayLike, labels: npt.ArrayLike) -> float:
         options={"xatol": 1e-6},
     )
     return float(math.exp(result.x))
+
+
+def platt_nll(logits: npt.ArrayLike, labels: npt.ArrayLike, scale: float, bias: float) -> tuple[float, F64]:
+    """Mean negative log-likelihood (nats per cutout) of ``sigmoid(scale * logit + bias)`` and its
+    gradient with respect to (scale, bias): with s = a z + b, d/ds = sigmoid(s) - y, so the gradient is
+    (mean((p - y) z), mean(p - y))."""
+    z, y = _pair(logits, labels)
+    s = scale * z + bias
+    residual = sigmoid(s) - y
+    value = float(np.mean(np.logaddexp(0.0, s) - y * s))
+    return value, np.array([np.mean(residual * z), np.mean(residual)])
+
+
+def fit_platt(logits: npt.ArrayLike, labels: npt.ArrayLike) -> tuple[float, float]:
+    """Platt scaling: the (a, b) minimising the mean negative log-likelihood of
+    ``sigmoid(a * logit + b)`` on (logits, labels), a in :data:`SCALE_BOUNDS` (so a > 0), b in
+    :data:`BIAS_BOUNDS`.
+
+    Fitted with ``scipy.optimize.minimize`` (L-BFGS-B) on :func:`platt_nll` and its analytic gradient,
+    rather than sklearn's ``LogisticRegression``: the bounds keep a > 0 (the ranking, hence AUC and TPR,
+    must not change; sklearn cannot constrain a coefficient's sign), the objective is exactly the
+    unregularised NLL the card reports (``LogisticRegression`` penalises by default, C = 1, which
+    shrinks a; unpenalised, C = inf, a grows without bound on separable data, where the bounds here
+    keep it finite), and it is the same machinery as :func:`fit_temperature`. The problem is convex in
+    (a, b), so the optimum is unique; the search starts from (1, 0), the network as trained. Labels are
+    used as given (no Platt target smoothing): the validation sets have thousands of cutouts. Needs
+    both classes; a test checks the result against sklearn's unpenalised fit.
+    """
+    z, y = _pair(logits, labels)
+    if y.min() == y.max():
+        raise ValueError("Platt scaling needs both lenses and non-lenses in the fitting set")
+    result = minimize(
+        lambda ab: platt_nll(z, y, float(ab[0]), float(ab[1])),
+        x0=np.array([1.0, 0.0]),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[SCALE_BOUNDS, BIAS_BOUNDS],
+        options={"ftol": 1e-13, "gtol": 1e-9, "maxiter": 1000},
+    )
+    return float(result.x[0]), float(result.x[1])
+
+
+def apply_calibration(logits: npt.ArrayLike, method: str, parameters: dict[str, Any]) -> F64:
+    """Probabilities from logits by a card's calibration (``method``, ``parameters`` as
+    :attr:`Calibration.parameters`): platt, temperature, isotonic (linear between knots, clipped
+    outside) or none."""
+    z = np.asarray(logits, dtype=np.float64)
+    if method == "platt":
+        return sigmoid(parameters["scale"] * z + parameters["bias"])
+    if method == "temperature":
+        return sigmoid(z / parameters["temperature"])
+    if method == "isotonic":
+        return np.interp(z, parameters["x"], parameters["y"]).astype(np.float64)
+    if method == "none":
+        return sigmoid(z)
+    raise ValueError(f"unknown calibration method {method!r}")
 
 
 def fit_isotonic(scores: npt.ArrayLike, labels: npt.ArrayLike) -> IsotonicRegression:
@@ -180,12 +249,16 @@ def reliability_diagram(
 
 @dataclass(frozen=True)
 class Calibration:
-    """What the card records about calibration and the threshold (all on the fitting set)."""
+    """What the card records about calibration and the threshold (all on the fitting set, ``n``
+    cutouts of which ``lens_fraction`` are lenses: the prior the probabilities are calibrated to).
+
+    ``parameters`` are as ``app.card.Calibration`` takes them: ``{"scale": a, "bias": b}`` (platt),
+    ``{"temperature": T}`` (temperature) or isotonic knots ``{"x": [...], "y": [...]}``;
+    :meth:`card` gives the card's ``output.calibration`` mapping."""
 
     method: Method
-    temperature: float | None  # None for isotonic
-    # As app.card.Calibration takes them: {"temperature": T}, or isotonic knots {"x": [...], "y": [...]}.
     parameters: dict[str, Any]
+    lens_fraction: float
     threshold: float
     threshold_rule: str
     n: int
@@ -197,25 +270,39 @@ class Calibration:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def card(self) -> dict[str, Any]:
+        """The card's ``output.calibration``: ``{"method": ..., "parameters": {...}}``."""
+        return {"method": self.method, "parameters": dict(self.parameters)}
+
 
 def calibrate(
     logits: npt.ArrayLike,
     labels: npt.ArrayLike,
     *,
-    method: Method = "temperature",
+    method: Method = "platt",
     rule: Rule = "fpr",
     target: float = 0.01,
     diagram: str | Path | None = None,
+    parameters: dict[str, Any] | None = None,
 ) -> Calibration:
     """Fit the calibration on validation (logits, labels), choose the threshold on the calibrated
-    probabilities, and optionally write the reliability diagram."""
+    probabilities, and optionally write the reliability diagram. ``parameters`` given (platt or
+    temperature, as :attr:`Calibration.parameters`): use them instead of fitting, to choose the
+    threshold and measure a calibration fixed elsewhere (``--temperature`` at export)."""
     z, y = _pair(logits, labels)
     raw = sigmoid(z)
-    temperature: float | None = None
-    if method == "temperature":
-        temperature = fit_temperature(z, y)
-        probs = sigmoid(z / temperature)
-        parameters: dict[str, Any] = {"temperature": temperature}
+    if parameters is not None:
+        if method not in ("platt", "temperature"):
+            raise ValueError(f"given parameters need method platt or temperature, not {method!r}")
+        parameters = dict(parameters)
+        probs = apply_calibration(z, method, parameters)
+    elif method == "platt":
+        scale, bias = fit_platt(z, y)
+        parameters = {"scale": scale, "bias": bias}
+        probs = apply_calibration(z, method, parameters)
+    elif method == "temperature":
+        parameters = {"temperature": fit_temperature(z, y)}
+        probs = apply_calibration(z, method, parameters)
     elif method == "isotonic":
         iso = fit_isotonic(z, y)
         probs = np.clip(iso.predict(z), 1e-7, 1 - 1e-7)
@@ -230,8 +317,8 @@ def calibrate(
         reliability_diagram(probs, y, diagram, before=raw, title=f"Reliability ({method}, n={y.size})")
     return Calibration(
         method=method,
-        temperature=temperature,
         parameters=parameters,
+        lens_fraction=float(y.mean()),
         threshold=threshold,
         threshold_rule=description,
         n=int(y.size),
@@ -262,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("run_dir", help="training run directory holding val_predictions.npz")
     parser.add_argument("--out", default=None, help="output folder (default: the run directory)")
-    parser.add_argument("--method", choices=("temperature", "isotonic"), default="temperature")
+    parser.add_argument("--method", choices=METHODS, default="platt", help="default: platt")
     parser.add_argument("--rule", choices=("fpr", "tpr", "fixed"), default="fpr")
     parser.add_argument("--target", type=float, default=0.01, help="FPR, TPR or probability of the rule")
     args = parser.parse_args(argv)

@@ -74,14 +74,20 @@ def open_session(model: str | Path, provider: str = "cpu") -> Any:
     return ort.InferenceSession(str(path), sess_options=options, providers=providers)
 
 
-def _temperature(logits: F32, probs: F32) -> float:
-    """T of the graph's ``probability = sigmoid(logit / T)``, read off its own outputs (median over the
-    non-saturated cutouts), so TTA can turn averaged logits into probabilities without the card."""
+def graph_calibration(logits: F32, probs: F32) -> tuple[float, float]:
+    """(a, b) of the graph's ``probability = sigmoid(a * logit + b)`` (``training.export``: Platt scaling,
+    or a temperature as a = 1/T, b = 0), read off its own outputs, so TTA can turn averaged logits into
+    probabilities and the score plot can mark the threshold without the card: a least-squares line
+    through (logit, log(p / (1 - p))) over the non-saturated cutouts (1e-4 < p < 1 - 1e-4, where the
+    float32 probability still resolves the log-odds). (1, 0) when fewer than two distinct logits are
+    usable (nothing to fit a line to)."""
     p = probs.astype(np.float64)
-    ok = (p > 1e-4) & (p < 1 - 1e-4) & (np.abs(logits) > 1e-3)
-    if not ok.any():
-        return 1.0
-    return float(np.median(logits[ok] / np.log(p[ok] / (1 - p[ok]))))
+    z = logits.astype(np.float64)
+    ok = (p > 1e-4) & (p < 1 - 1e-4) & np.isfinite(z)
+    if np.unique(z[ok]).size < 2:
+        return 1.0, 0.0
+    scale, bias = np.polyfit(z[ok], np.log(p[ok] / (1 - p[ok])), 1)
+    return float(scale), float(bias)
 
 
 def score_onnx(session: Any, images: npt.ArrayLike, batch_size: int = 256, tta: bool = False) -> Scored:
@@ -104,7 +110,11 @@ def score_onnx(session: Any, images: npt.ArrayLike, batch_size: int = 256, tta: 
                 plain_p[start : start + batch.shape[0]] = prob
     plain = sums[0].astype(np.float32)
     logits = sums.mean(axis=0).astype(np.float32)
-    probs = plain_p if not tta else sigmoid(logits / _temperature(plain, plain_p)).astype(np.float32)
+    if tta:
+        scale, bias = graph_calibration(plain, plain_p)
+        probs = sigmoid(scale * logits.astype(np.float64) + bias).astype(np.float32)
+    else:
+        probs = plain_p
     return Scored(logits, probs, plain, plain_p, float(seconds.sum()), float(seconds[0]), tta)
 
 
@@ -175,7 +185,8 @@ def evaluate_onnx(
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "metrics.json").write_text(json.dumps(ready, indent=2, allow_nan=False) + "\n")
         plot_roc(labels, scored.logits, folder / "roc.png", title)
-        t_logit = _temperature(scored.plain_logits, scored.plain_probabilities) * _logit(threshold)
+        scale, bias = graph_calibration(scored.plain_logits, scored.plain_probabilities)
+        t_logit = (_logit(threshold) - bias) / scale  # the logit where a * logit + b = logit(threshold)
         plot_scores(labels, kinds, scored.logits, t_logit, folder / "scores.png", title)
     return ready
 

@@ -4,8 +4,10 @@
 
 - The graph: one input ``cutouts`` float32 [batch, C, H, W] (symbolic batch): raw pixels in any linear
   flux unit (or PNG levels), masked pixels NaN; two outputs, ``logit`` float32 [batch] and
-  ``probability`` float32 [batch] = sigmoid(logit / T), the calibration temperature T baked in: the
-  probability that a visible strong lens is in the cutout, under the training prior. The normalisation
+  ``probability`` float32 [batch] = sigmoid(scale * logit + bias), the calibration baked in as two
+  constants (Platt scaling, ``training.calibrate``; a temperature T is scale 1/T, bias 0; isotonic
+  calibration cannot be baked in and is refused): the probability that a visible strong lens is in the
+  cutout, under the validation set's lens fraction (the data set's own). The normalisation
   (``training.normalise.Normalise``, the first layer of ``LensFinder``) is inside the graph, so any ONNX
   runtime scores raw cutouts exactly as the service does.
 - Exporter: ``torch.onnx.export(dynamo=True)`` (torch.export + onnxscript), the default in torch 2.13.
@@ -19,9 +21,9 @@
   raw inputs with NaN holes, infinities, an all-NaN plane and fluxes from 1e-13 to 1e4; a batch of N
   against N single calls within ``BATCH_ATOL`` (1e-5); the file at most ``max_bytes`` with no external
   data.
-- The card: SHA-256 of ``model.onnx``, the git commit and whether tracked files were modified (read
-  before anything is written), the UTC time, and the caller's sections, validated by
-  ``app.card.ModelCard`` before the export (fail fast) and again when written.
+- The card (:func:`training.card_fields.build_card`): SHA-256 of ``model.onnx``, the git commit and
+  whether tracked files were modified (read before anything is written), the UTC time, and the caller's
+  sections, validated by ``app.card.ModelCard`` before the export (fail fast) and again when written.
 
 CLI: ``python -m training.export --run runs/<run> --out models/<name>`` (``training/export_cli.py``).
 """
@@ -33,13 +35,11 @@ import io
 import logging
 import math
 import os
-import subprocess
 import tempfile
 import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -50,40 +50,18 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from app.card import CARD_FILE, ONNX_FILE, SCHEMA_VERSION, CardError, ModelCard, file_sha256
+from app.card import CARD_FILE, ONNX_FILE, CardError, file_sha256
+from training.card_fields import INPUT_NAME, MEANING, OUTPUT_NAMES, build_card, git_state
+from training.card_fields import input_section as input_section  # re-exported: moved from here
+from training.card_fields import json_ready as json_ready  # re-exported: moved from here
 
 log = logging.getLogger(__name__)
 
-INPUT_NAME: Final = "cutouts"
-OUTPUT_NAMES: Final = ("logit", "probability")
 DEFAULT_OPSET: Final = 18
 ATOL: Final = 1e-4  # torch vs onnxruntime: |a - b| <= ATOL * max(1, |torch|)
 BATCH_ATOL: Final = 1e-5  # one batch vs single calls, same tolerance form
 CHECK_BATCHES: Final = (1, 7, 64)
 MAX_BYTES: Final = 32 * 2**20
-REPO: Final = Path(__file__).resolve().parent.parent
-
-MEANING: Final = (
-    "probability that a visible strong lens is in the cutout (more than one image of the source, "
-    "magnification above 1.6, more than 20 source pixels above 1 sigma of the noise), under the "
-    "training prior (the training set's lens fraction, not the sky's ~1e-3)"
-)
-PREPROCESSING: Final = (
-    "inside the ONNX graph (training.normalise.Normalise, tested equal to app.preprocess.normalise): "
-    "per cutout and per plane, with the median and 1.4826 x MAD of the finite pixels of the stride-2 "
-    "grid (every other row and column), subtract the median, divide by 3 x that sigma (else the "
-    "standard deviation, else the peak deviation, else 1) and take asinh; invariant to the flux unit. "
-    "Send raw pixels."
-)
-MASKED_PIXELS: Final = (
-    "masked pixels are NaN on input: non-finite values, FITS BLANK and the BLF mask value 100.0 in "
-    "floating-point data (app/decode/masking.py); padding to the model's size is NaN too"
-)
-NAN_HANDLING: Final = (
-    "NaN and infinite pixels are left out of the median and MAD and set to 0 (the background) after "
-    "normalisation, in the graph; a plane with no finite pixel becomes all 0 (the service refuses an "
-    "all-NaN cutout with error all_nan)"
-)
 
 
 class ExportCheckError(RuntimeError):
@@ -92,18 +70,44 @@ class ExportCheckError(RuntimeError):
 
 class Scorer(nn.Module):
     """What is exported: ``model`` (cutouts -> logits (N,)) plus calibration, returning
-    ``(logit, probability)``, both (N,), probability = sigmoid(logit / temperature)."""
+    ``(logit, probability)``, both (N,), probability = sigmoid(scale * logit + bias) (Platt scaling;
+    scale > 0 keeps the ranking). The constants become graph constants."""
 
-    def __init__(self, model: nn.Module, temperature: float = 1.0) -> None:
+    def __init__(self, model: nn.Module, scale: float = 1.0, bias: float = 0.0) -> None:
         super().__init__()
-        if not (math.isfinite(temperature) and temperature > 0):
-            raise ValueError(f"temperature must be a finite positive number, got {temperature}")
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale must be a finite positive number, got {scale}")
+        if not math.isfinite(bias):
+            raise ValueError(f"bias must be finite, got {bias}")
         self.model = model
-        self.temperature = float(temperature)
+        self.scale = float(scale)
+        self.bias = float(bias)
 
     def forward(self, cutouts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logit = self.model(cutouts)
-        return logit, torch.sigmoid(logit / self.temperature)
+        return logit, torch.sigmoid(logit * self.scale + self.bias)
+
+
+def baked_constants(calibration: Mapping[str, Any] | None) -> tuple[float, float]:
+    """(scale, bias) of the graph's ``probability = sigmoid(scale * logit + bias)`` for the card's
+    calibration mapping ``{"method": ..., "parameters": {...}}``: platt ``{"scale": a, "bias": b}`` as
+    is, temperature ``{"temperature": T}`` as (1/T, 0), none (or None) as (1, 0). Isotonic calibration
+    is a step function, not two constants: ``ValueError``."""
+    if calibration is None:
+        return 1.0, 0.0
+    method, parameters = calibration.get("method"), calibration.get("parameters") or {}
+    if method == "platt":
+        return float(parameters["scale"]), float(parameters["bias"])
+    if method == "temperature":
+        return 1.0 / float(parameters["temperature"]), 0.0
+    if method == "none":
+        return 1.0, 0.0
+    if method == "isotonic":
+        raise ValueError(
+            "isotonic calibration cannot be baked into the ONNX graph (a step function, not two "
+            "constants): calibrate with method platt (or temperature)"
+        )
+    raise ValueError(f"unknown calibration method {method!r}")
 
 
 @dataclass
@@ -255,14 +259,15 @@ def export_onnx(
     path: Path | str,
     shape: tuple[int, int, int],
     *,
-    temperature: float = 1.0,
+    calibration: Mapping[str, Any] | None = None,
     opset: int = DEFAULT_OPSET,
     max_bytes: int = MAX_BYTES,
 ) -> CheckReport:
-    """Export ``model`` (raw cutouts (N, C, H, W) -> logits (N,); a ``LensFinder``) with the temperature
-    to ``path`` and check it; the file appears only when every check passed."""
+    """Export ``model`` (raw cutouts (N, C, H, W) -> logits (N,); a ``LensFinder``) with the calibration
+    (the card's mapping, :func:`baked_constants`; None: none) to ``path`` and check it; the file
+    appears only when every check passed."""
     target = Path(path)
-    scorer = Scorer(model.eval(), temperature).eval()
+    scorer = Scorer(model.eval(), *baked_constants(calibration)).eval()
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(tmp_name)
@@ -278,111 +283,6 @@ def export_onnx(
     return report
 
 
-def git_state(repo: Path = REPO) -> tuple[str | None, bool | None]:
-    """(HEAD commit, whether tracked files differ from it); (None, None) outside a git checkout."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True, timeout=30
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=repo, capture_output=True, text=True, check=True, timeout=30,
-        ).stdout  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return None, None
-    return commit, bool(status.strip())
-
-
-def input_section(
-    bands: list[str],
-    *,
-    pixel_scale_arcsec: float | None,
-    accepts: list[str],
-    stretch: Mapping[str, Any] | None = None,
-    height: int = 101,
-    width: int = 101,
-) -> dict[str, Any]:
-    """The card's ``input`` section for a model with the normalisation in its graph."""
-    return {
-        "bands": list(bands),
-        "height": height,
-        "width": width,
-        "pixel_scale_arcsec": pixel_scale_arcsec,
-        "accepts": list(accepts),
-        "preprocessing": {"description": PREPROCESSING, "in_graph": True},
-        "masked_pixels": MASKED_PIXELS,
-        "nan_handling": NAN_HANDLING,
-        "stretch": dict(stretch) if stretch is not None else None,
-    }
-
-
-def json_ready(value: Any) -> Any:
-    """``value`` with numpy scalars/arrays as Python, tuples as lists and NaN/inf as None (JSON has no
-    NaN; the card reads None as "undefined on this set", e.g. TPR10 with fewer than 10 non-lenses)."""
-    if isinstance(value, Mapping):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def build_card(
-    *,
-    name: str,
-    version: str,
-    input: Mapping[str, Any],
-    training: Mapping[str, Any],
-    threshold: float,
-    threshold_rule: str,
-    temperature: float | None,
-    metrics: Mapping[str, Any] | None,
-    plots: Mapping[str, str] | None,
-    onnx_sha256: str,
-    opset: int,
-    git: tuple[str | None, bool | None],
-    meaning: str = MEANING,
-    created: datetime | None = None,
-) -> ModelCard:
-    """Assemble and validate a card (``app.card.CardError`` naming the bad field on failure).
-    ``temperature`` None: no calibration (probability = sigmoid(logit))."""
-    calibration = (
-        {"method": "none", "parameters": {}}
-        if temperature is None
-        else {"method": "temperature", "parameters": {"temperature": float(temperature)}}
-    )
-    data = {
-        "schema_version": SCHEMA_VERSION,
-        "identity": {
-            "name": name,
-            "version": version,
-            "created": (created or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
-            "onnx_sha256": onnx_sha256,
-            "opset": opset,
-            "git_commit": git[0],
-            "git_dirty": git[1],
-        },
-        "input": input,
-        "output": {
-            "meaning": meaning,
-            "threshold": threshold,
-            "threshold_rule": threshold_rule,
-            "calibration": calibration,
-            "input_name": INPUT_NAME,
-            "output_names": list(OUTPUT_NAMES),
-        },
-        "training": training,
-        "metrics": metrics,
-        "plots": dict(plots or {}),
-    }
-    return ModelCard.from_dict(json_ready(data))
-
-
 def export_model(
     model: nn.Module,
     out_dir: Path | str,
@@ -393,9 +293,10 @@ def export_model(
     training: Mapping[str, Any],
     threshold: float,
     threshold_rule: str,
-    temperature: float | None = None,
+    calibration: Mapping[str, Any] | None = None,
     metrics: Mapping[str, Any] | None = None,
     plots: Mapping[str, str] | None = None,
+    meaning: str = MEANING,
     opset: int = DEFAULT_OPSET,
     max_bytes: int = MAX_BYTES,
 ) -> Path:
@@ -404,29 +305,31 @@ def export_model(
 
     ``input`` is the card's input section (see :func:`input_section`), ``training`` its training
     section, ``metrics`` its metrics section (None: not evaluated yet), ``plots`` role -> file name
-    relative to ``out_dir`` (the files must already be there). ``temperature`` T bakes
-    probability = sigmoid(logit / T) into the graph; None means no calibration (T = 1).
-    Raises ``ExportCheckError`` (graph) or ``app.card.CardError`` (card, or a named plot missing);
-    both are checked before anything is written, and a graph that fails a check is never written.
+    relative to ``out_dir`` (the files must already be there), ``meaning`` the card's
+    ``output.meaning``. ``calibration`` is the card's ``output.calibration`` mapping (``{"method":
+    "platt", "parameters": {"scale": a, "bias": b}}``, or temperature): it bakes probability =
+    sigmoid(a * logit + b) into the graph (:func:`baked_constants`); None means no calibration.
+    Raises ``ExportCheckError`` (graph), ``app.card.CardError`` (card, or a named plot missing) or
+    ``ValueError`` (isotonic calibration); all are checked before anything is written, and a graph that
+    fails a check is never written.
     """
     folder = Path(out_dir)
     shape = (len(input["bands"]), int(input["height"]), int(input["width"]))
     git = git_state()
     fields: dict[str, Any] = {
         "name": name, "version": version, "input": input, "training": training, "threshold": threshold,
-        "threshold_rule": threshold_rule, "temperature": temperature, "metrics": metrics, "plots": plots,
-        "opset": max(opset, 17), "git": git,
+        "threshold_rule": threshold_rule, "calibration": calibration, "metrics": metrics, "plots": plots,
+        "opset": max(opset, 17), "git": git, "meaning": meaning,
     }  # fmt: skip
     build_card(onnx_sha256="0" * 64, **fields)  # fail fast on a bad card, before minutes of export
+    baked_constants(calibration)  # and on a calibration the graph cannot hold
     missing = [p for p in (plots or {}).values() if not (folder / p).is_file()]
     if missing:
         raise CardError(folder / CARD_FILE, f"plots: missing file(s) {missing} in {folder}")
 
     folder.mkdir(parents=True, exist_ok=True)
     onnx_path = folder / ONNX_FILE
-    report = export_onnx(
-        model, onnx_path, shape, temperature=temperature or 1.0, opset=opset, max_bytes=max_bytes
-    )
+    report = export_onnx(model, onnx_path, shape, calibration=calibration, opset=opset, max_bytes=max_bytes)
     fields["opset"] = report.opset
     card = build_card(onnx_sha256=file_sha256(onnx_path), **fields)
     card.verify_files(folder)

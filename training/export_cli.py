@@ -11,10 +11,15 @@ Export (one command from a run to a shippable folder)::
   ``history.json`` / ``best.pt``; accepted inputs from ``config["input"]`` (a one-band FITS model also
   takes grayscale PNG with the documented ``app.render.GrayStretch``; a ``png-rgb`` model takes colour
   composites with ``app.render.LuptonStretch``).
-- Calibration: ``--calibration`` reads ``training.calibrate``'s ``calibration.json`` (temperature and
-  threshold); ``--temperature``/``--threshold`` give them directly; with neither, temperature and the
-  threshold (FPR 1% on validation) are fitted here with ``training.calibrate.calibrate`` on the run's
-  ``val_predictions.npz``, and the reliability diagram becomes the card's ``reliability`` plot.
+- Calibration, baked into the graph as probability = sigmoid(a * logit + b) (``training.export``):
+  by default Platt scaling (a, b) is fitted here with ``training.calibrate.calibrate`` on the run's
+  ``val_predictions.npz``, the threshold is chosen there (FPR 1% on validation) and the reliability
+  diagram becomes the card's ``reliability`` plot. ``--calibration`` reads ``training.calibrate``'s
+  ``calibration.json`` instead (method platt or temperature, and its threshold; isotonic cannot be
+  baked into a graph and is refused). ``--temperature T`` is an explicit override: temperature
+  calibration with that T (a = 1/T, b = 0), the threshold chosen on the validation predictions under
+  it. ``--threshold P`` overrides the threshold in every case (``--threshold-rule`` says why).
+  The card's ``output.meaning`` names the validation lens fraction the probabilities are calibrated to.
 - ``--metrics`` (repeatable): ``training.evaluate``'s ``metrics.json`` (keyed into the card by its
   ``input``), or a card ``metrics`` section (``{"test_data", "by_input"}``). Without it the card says
   ``"metrics": null`` (not evaluated yet).
@@ -46,7 +51,8 @@ import yaml
 
 from app.card import CARD_FILE, CardError, ModelCard
 from app.render import GrayStretch, LuptonStretch
-from training.export import ExportCheckError, export_model, input_section, json_ready
+from training.card_fields import input_section, json_ready, meaning
+from training.export import ExportCheckError, export_model
 
 LABEL_RULE = (
     "lens when the source is visible (training.simulate.labels): more than one image of the source, "
@@ -171,38 +177,48 @@ def derive_card_fields(run: Path, config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _calibration(args: argparse.Namespace, run: Path, out: Path) -> dict[str, Any]:
+    """The export's calibration arguments: ``calibration`` (the card's mapping), ``threshold``,
+    ``threshold_rule``, ``meaning`` and ``plots`` (the reliability diagram when fitted here)."""
+    from training.calibrate import calibrate
+
+    fields: dict[str, Any] = {"plots": {}, "meaning": meaning()}
     if args.calibration:
         cal = read_mapping(args.calibration)
-        if cal.get("method") != "temperature":
-            raise SystemExit(f"{args.calibration}: only temperature calibration can be baked into the graph")
-        fields = {
-            "temperature": cal["temperature"],
+        if cal.get("method") not in ("platt", "temperature"):
+            raise SystemExit(
+                f"{args.calibration}: calibration method {cal.get('method')!r} cannot be baked into the "
+                "graph; fit platt (python -m training.calibrate RUN) or temperature"
+            )
+        fields |= {
+            "calibration": {"method": cal["method"], "parameters": cal["parameters"]},
             "threshold": cal["threshold"],
             "threshold_rule": cal["threshold_rule"],
-            "plots": {},
+            "meaning": meaning(cal.get("lens_fraction")),
         }
-    elif args.threshold is None:
-        from training.calibrate import calibrate
-
+    elif (run / "val_predictions.npz").is_file():
         with np.load(run / "val_predictions.npz") as data:
             logits, labels = data["logits"], data["labels"]
         out.mkdir(parents=True, exist_ok=True)
-        cal = asdict(calibrate(logits, labels, diagram=out / "reliability.png"))
-        fields = {
-            "temperature": cal["temperature"],
-            "threshold": cal["threshold"],
-            "threshold_rule": cal["threshold_rule"],
+        fixed = None if args.temperature is None else {"temperature": args.temperature}
+        method = "platt" if fixed is None else "temperature"
+        result = calibrate(logits, labels, method=method, parameters=fixed, diagram=out / "reliability.png")
+        fields |= {
+            "calibration": result.card(),
+            "threshold": result.threshold,
+            "threshold_rule": result.threshold_rule,
+            "meaning": meaning(result.lens_fraction),
             "plots": {"reliability": "reliability.png"},
         }
+    elif args.temperature is not None and args.threshold is not None:
+        fields["calibration"] = {"method": "temperature", "parameters": {"temperature": args.temperature}}
     else:
-        fields = {
-            "temperature": args.temperature,
-            "threshold": args.threshold,
-            "plots": {},
-            "threshold_rule": args.threshold_rule or f"given at export: {args.threshold:g}",
-        }
-    if args.temperature is not None:
-        fields["temperature"] = args.temperature
+        raise SystemExit(
+            f"{run}: no val_predictions.npz to calibrate on; give --calibration, or --temperature and "
+            "--threshold"
+        )
+    if args.threshold is not None:
+        fields["threshold"] = args.threshold
+        fields["threshold_rule"] = args.threshold_rule or f"given at export: {args.threshold:g}"
     return fields
 
 
@@ -267,9 +283,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="model folder to write (models/<name>); required with --run")
     parser.add_argument("--name", default=None, help="model name (default: the config's name)")
     parser.add_argument("--version", default="1.0.0")
-    parser.add_argument("--calibration", default=None, help="training.calibrate's calibration.json")
-    parser.add_argument("--temperature", type=float, default=None, help="calibration temperature T > 0")
-    parser.add_argument("--threshold", type=float, default=None, help="probability threshold in [0, 1]")
+    given = parser.add_mutually_exclusive_group()
+    given.add_argument(
+        "--calibration", default=None, help="training.calibrate's calibration.json (platt or temperature)"
+    )
+    given.add_argument(
+        "--temperature", type=float, default=None, help="override: temperature calibration with T > 0"
+    )
+    parser.add_argument("--threshold", type=float, default=None, help="override: probability threshold")
     parser.add_argument("--threshold-rule", default=None, help="how the threshold was chosen")
     parser.add_argument("--metrics", action="append", default=[], help="metrics.json (repeatable)")
     parser.add_argument("--search", default=None, help="JSON/YAML summary of the hyper-parameter search")

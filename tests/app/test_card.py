@@ -79,6 +79,31 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         r"output\.calibration: .*temperature",
     ),
     (
+        "platt scale zero",
+        _set("output.calibration", {"method": "platt", "parameters": {"scale": 0.0, "bias": 0.8}}),
+        r"output\.calibration: .*scale a > 0",
+    ),
+    (
+        "platt scale negative",
+        _set("output.calibration", {"method": "platt", "parameters": {"scale": -0.8, "bias": 0.8}}),
+        r"output\.calibration: .*scale a > 0",
+    ),
+    (
+        "platt bias missing",
+        _set("output.calibration", {"method": "platt", "parameters": {"scale": 0.8}}),
+        r"output\.calibration: platt calibration needs \{'scale': a > 0, 'bias': b\}",
+    ),
+    (
+        "platt with a temperature",
+        _set("output.calibration", {"method": "platt", "parameters": {"temperature": 1.2}}),
+        r"output\.calibration: platt calibration needs",
+    ),
+    (
+        "unknown calibration method",
+        _set("output.calibration", {"method": "beta", "parameters": {}}),
+        r"output\.calibration\.method: Input should be 'platt', 'temperature'",
+    ),
+    (
         "isotonic bad knots",
         _set("output.calibration", {"method": "isotonic", "parameters": {"x": [0.0, 1.0], "y": [0.5]}}),
         r"output\.calibration: .*equal length",
@@ -107,6 +132,32 @@ def test_broken_card_names_the_field_and_the_file(
     with pytest.raises(CardError, match=message) as caught:
         ModelCard.load(path)
     assert str(path) in str(caught.value) and caught.value.path == path
+
+
+@pytest.mark.parametrize(
+    "calibration",
+    [
+        {"method": "platt", "parameters": {"scale": 0.83, "bias": 0.7}},
+        {"method": "platt", "parameters": {"scale": 1, "bias": -1}},  # JSON integers are numbers too
+        {"method": "temperature", "parameters": {"temperature": 1.2}},
+        {"method": "isotonic", "parameters": {"x": [-1.0, 0.0, 2.0], "y": [0.1, 0.5, 0.9]}},
+        {"method": "none", "parameters": {}},
+    ],
+)
+def test_calibration_methods_round_trip(calibration: dict[str, Any]) -> None:
+    data = card_data()
+    data["output"]["calibration"] = calibration
+    card = ModelCard.parse(json.dumps(data))
+    assert card.output.calibration.model_dump() == calibration
+
+
+def test_platt_bias_must_be_finite(tmp_path: Path) -> None:
+    data = card_data()
+    data["output"]["calibration"] = {"method": "platt", "parameters": {"scale": 0.8, "bias": 0.5}}
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(data).replace('"bias": 0.5', '"bias": Infinity'))
+    with pytest.raises(CardError, match=r"output\.calibration\.parameters\.bias.*finite"):
+        ModelCard.load(path)
 
 
 def test_nan_is_refused(tmp_path: Path) -> None:

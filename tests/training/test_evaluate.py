@@ -17,6 +17,7 @@ from training.calibrate import sigmoid
 from training.evaluate import (
     STRETCHES,
     evaluate_onnx,
+    graph_calibration,
     main,
     model_inputs,
     open_session,
@@ -26,13 +27,13 @@ from training.evaluate import (
 )
 from training.metrics import lens_metrics
 
-TEMPERATURE = 2.0
+SCALE, BIAS = 0.5, 0.85  # Platt's a and b, as training.export bakes them in
 
 
-def tiny_onnx(path: Path, channels: int, temperature: float = TEMPERATURE) -> Path:
+def tiny_onnx(path: Path, channels: int, scale: float = SCALE, bias: float = BIAS) -> Path:
     """``logit = (mean(centre 11x11) - mean(all)) / std(all) + mean(bottom-left quadrant) / std(all)``
-    over all planes (NaN as 0), ``probability = sigmoid(logit / T)``: flux-scale free, and not symmetric
-    under rotations (the quadrant), so test-time augmentation changes it."""
+    over all planes (NaN as 0), ``probability = sigmoid(a * logit + b)``: flux-scale free, and not
+    symmetric under rotations (the quadrant), so test-time augmentation changes it."""
     f = TensorProto.FLOAT
 
     def const(name: str, values: list[int] | list[float], dtype: int = TensorProto.INT64) -> onnx.TensorProto:
@@ -55,13 +56,15 @@ def tiny_onnx(path: Path, channels: int, temperature: float = TEMPERATURE) -> Pa
         helper.make_node("Sub", ["centre_mean", "mean"], ["contrast"]),
         helper.make_node("Add", ["contrast", "quadrant_mean"], ["raw"]),
         helper.make_node("Div", ["raw", "std"], ["logit"]),
-        helper.make_node("Div", ["logit", "temperature"], ["scaled"]),
-        helper.make_node("Sigmoid", ["scaled"], ["probability"]),
+        helper.make_node("Mul", ["logit", "scale"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "bias"], ["shifted"]),
+        helper.make_node("Sigmoid", ["shifted"], ["probability"]),
     ]
     inits = [
         helper.make_tensor("zero", f, [], [0.0]),
         helper.make_tensor("eps", f, [], [1e-30]),
-        helper.make_tensor("temperature", f, [], [temperature]),
+        helper.make_tensor("scale", f, [], [scale]),
+        helper.make_tensor("bias", f, [], [bias]),
         const("axes", [1, 2, 3]),
         const("hw", [2, 3]),
         const("c_start", [45, 45]),
@@ -120,7 +123,7 @@ def test_score_onnx_matches_the_graph_and_does_not_depend_on_batching(model: Pat
     session = open_session(model)
     scored = score_onnx(session, x, batch_size=256)
     np.testing.assert_allclose(scored.logits, reference_logit(x), rtol=1e-3, atol=1e-3)
-    np.testing.assert_allclose(scored.probabilities, sigmoid(scored.logits / TEMPERATURE), atol=1e-6)
+    np.testing.assert_allclose(scored.probabilities, sigmoid(SCALE * scored.logits + BIAS), atol=1e-6)
     again = score_onnx(session, x, batch_size=5)
     np.testing.assert_allclose(again.logits, scored.logits, atol=1e-5)
 
@@ -133,8 +136,26 @@ def test_tta_averages_the_logits_of_the_eight_views(model: Path) -> None:
     np.testing.assert_allclose(scored.logits, np.mean(views, axis=0), atol=1e-5)
     np.testing.assert_allclose(scored.plain_logits, views[0], atol=1e-6)
     assert not np.allclose(scored.logits, scored.plain_logits, atol=1e-3)  # the quadrant term rotates
-    # The probability of the averaged logit uses the graph's own temperature, read off its outputs.
-    np.testing.assert_allclose(scored.probabilities, sigmoid(scored.logits / TEMPERATURE), atol=1e-4)
+    # The probability of the averaged logit uses the graph's own (a, b), read off its outputs.
+    np.testing.assert_allclose(scored.probabilities, sigmoid(SCALE * scored.logits + BIAS), atol=1e-5)
+
+
+@pytest.mark.parametrize(("scale", "bias"), [(SCALE, BIAS), (1 / 1.7, 0.0), (2.0, -1.2)])
+def test_graph_calibration_reads_scale_and_bias_back(tmp_path: Path, scale: float, bias: float) -> None:
+    """Platt (a, b), or a temperature T as (1/T, 0), recovered from the graph's (logit, probability)."""
+    folder = tiny_onnx(tmp_path / "m", channels=1, scale=scale, bias=bias)
+    x, _, _ = cutouts(30, seed=3)
+    scored = score_onnx(open_session(folder), x)
+    a, b = graph_calibration(scored.plain_logits, scored.plain_probabilities)
+    assert (a, b) == pytest.approx((scale, bias), abs=1e-4)
+    assert graph_calibration(scored.plain_logits[:1], scored.plain_probabilities[:1]) == (1.0, 0.0)
+
+
+def test_graph_calibration_leaves_saturated_probabilities_out() -> None:
+    logits = np.linspace(-60.0, 60.0, 241).astype(np.float32)
+    probs = sigmoid(0.8 * logits.astype(np.float64) + 0.7).astype(np.float32)
+    assert (probs == 1.0).sum() > 50  # float32 rounds these to 1: their log-odds say nothing
+    assert graph_calibration(logits, probs) == pytest.approx((0.8, 0.7), abs=1e-4)
 
 
 def test_evaluate_onnx_writes_metrics_and_plots(model: Path, tmp_path: Path) -> None:

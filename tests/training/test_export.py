@@ -14,11 +14,21 @@ import torch
 
 import training.export as export
 from app.card import CardError, ModelCard, file_sha256
-from training.export import ExportCheckError, Scorer, check_export, check_inputs, export_model, input_section
+from training.card_fields import MEANING, calibration_mapping, input_section, meaning
+from training.export import (
+    ExportCheckError,
+    Scorer,
+    baked_constants,
+    check_export,
+    check_inputs,
+    export_model,
+    export_onnx,
+)
 from training.model import LensFinder
 from training.nets import build_net
 
-T = 1.7
+A, B = 0.83, 0.7  # Platt scale and bias, as fitted on a 70%-lens validation set
+PLATT = {"method": "platt", "parameters": {"scale": A, "bias": B}}
 
 
 def tiny_model(seed: int = 0, channels: int = 1) -> LensFinder:
@@ -46,7 +56,7 @@ def card_kwargs(bands: list[str] | None = None) -> dict[str, Any]:
         "training": training_section(),
         "threshold": 0.5,
         "threshold_rule": "test",
-        "temperature": T,
+        "calibration": PLATT,
     }
 
 
@@ -79,8 +89,49 @@ def test_onnxruntime_matches_torch_at_other_batches_with_nan(exported: tuple[Pat
         with torch.inference_mode():
             want = model(torch.from_numpy(x)).numpy()
         np.testing.assert_allclose(logit, want, atol=1e-4, rtol=1e-4)
-        # The temperature is in the graph: probability = sigmoid(logit / T).
-        np.testing.assert_allclose(prob, 1 / (1 + np.exp(-logit / T)), atol=1e-6)
+        # Platt scaling is in the graph: probability = sigmoid(a * logit + b).
+        z = logit.astype(np.float64)
+        np.testing.assert_allclose(prob, 1 / (1 + np.exp(-(A * z + B))), atol=1e-6)
+
+
+def test_baked_constants_of_each_calibration() -> None:
+    assert baked_constants(PLATT) == (A, B)
+    assert baked_constants({"method": "temperature", "parameters": {"temperature": 2.0}}) == (0.5, 0.0)
+    assert baked_constants({"method": "none", "parameters": {}}) == baked_constants(None) == (1.0, 0.0)
+    with pytest.raises(ValueError, match="isotonic calibration cannot be baked"):
+        baked_constants({"method": "isotonic", "parameters": {"x": [0.0, 1.0], "y": [0.2, 0.8]}})
+    with pytest.raises(ValueError, match="scale must be a finite positive"):
+        Scorer(tiny_model(), scale=-1.0)
+    with pytest.raises(ValueError, match="bias must be finite"):
+        Scorer(tiny_model(), bias=math.inf)
+
+
+def test_temperature_is_baked_as_scale_one_over_t(tmp_path: Path) -> None:
+    model = tiny_model(seed=1)
+    calibration = {"method": "temperature", "parameters": {"temperature": 1.7}}
+    export_onnx(model, tmp_path / "t.onnx", (1, 101, 101), calibration=calibration)
+    session = ort.InferenceSession(str(tmp_path / "t.onnx"), providers=["CPUExecutionProvider"])
+    logit, prob = session.run(None, {"cutouts": check_inputs(5, 1, 101, 101, seed=5)})
+    np.testing.assert_allclose(prob, 1 / (1 + np.exp(-logit.astype(np.float64) / 1.7)), atol=1e-6)
+
+
+def test_isotonic_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    kwargs = card_kwargs() | {
+        "calibration": {"method": "isotonic", "parameters": {"x": [-1.0, 1.0], "y": [0.1, 0.9]}}
+    }
+    with pytest.raises(ValueError, match="cannot be baked into the ONNX graph"):
+        export_model(tiny_model(), tmp_path / "iso", **kwargs)
+    assert not (tmp_path / "iso").exists()
+
+
+def test_card_calibration_mapping_and_meaning() -> None:
+    assert calibration_mapping(None) == {"method": "none", "parameters": {}}
+    mapping = calibration_mapping(
+        {"method": "platt", "parameters": {"scale": np.float64(A), "bias": B}, "n": 3}
+    )
+    assert mapping == PLATT and type(mapping["parameters"]["scale"]) is float
+    assert "(0.7)" in meaning(0.7) and "sky's ~1e-3" in meaning(0.7) and meaning() == MEANING
+    assert "validation set" in MEANING and "training prior" not in MEANING
 
 
 def test_graph_is_flux_scale_free(exported: tuple[Path, LensFinder]) -> None:
@@ -97,7 +148,8 @@ def test_card_validates_and_names_the_file_hash(exported: tuple[Path, LensFinder
     card = ModelCard.load(folder / "model.json")
     assert card.identity.onnx_sha256 == file_sha256(folder / "model.onnx")
     assert card.identity.opset >= 17 and card.identity.name == "tiny"
-    assert card.output.calibration.parameters == {"temperature": T}
+    assert card.output.calibration.method == "platt"
+    assert card.output.calibration.parameters == {"scale": A, "bias": B}
     assert (card.output.input_name, card.output.output_names) == ("cutouts", ["logit", "probability"])
     assert card.input.preprocessing.in_graph and card.metrics is None
     commit, dirty = export.git_state()
@@ -112,7 +164,7 @@ def test_check_catches_a_graph_that_differs_from_torch(
 ) -> None:
     folder, model = exported
     with pytest.raises(ExportCheckError, match=r"disagrees with torch at batch 1"):
-        check_export(folder / "model.onnx", Scorer(model, T * 1.5), (1, 101, 101))
+        check_export(folder / "model.onnx", Scorer(model, A, B + 0.5), (1, 101, 101))
 
     class Shifted(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module) -> None:
@@ -126,7 +178,7 @@ def test_check_catches_a_graph_that_differs_from_torch(
     real = export._export_graph
 
     def broken(scorer: Scorer, path: Path, shape: tuple[int, int, int], opset: int) -> None:
-        real(Scorer(Shifted(scorer.model), scorer.temperature), path, shape, opset)
+        real(Scorer(Shifted(scorer.model), scorer.scale, scorer.bias), path, shape, opset)
 
     monkeypatch.setattr(export, "_export_graph", broken)
     out = tmp_path / "broken"
@@ -144,9 +196,9 @@ def test_check_catches_fixed_batch_size_and_size_limits(
     fixed = tmp_path / "fixed.onnx"
     onnx.save(graph, str(fixed))
     with pytest.raises(ExportCheckError, match=r"'cutouts'.*shape \[7, 1, 101, 101\]"):
-        check_export(fixed, Scorer(model, T), (1, 101, 101))
+        check_export(fixed, Scorer(model, A, B), (1, 101, 101))
     with pytest.raises(ExportCheckError, match=r"over the .* MiB limit"):
-        check_export(folder / "model.onnx", Scorer(model, T), (1, 101, 101), max_bytes=1000)
+        check_export(folder / "model.onnx", Scorer(model, A, B), (1, 101, 101), max_bytes=1000)
 
 
 def test_check_compares_one_batch_with_single_calls(
@@ -155,7 +207,7 @@ def test_check_compares_one_batch_with_single_calls(
     folder, model = exported
     monkeypatch.setattr(export, "BATCH_ATOL", -1.0)  # any difference, even 0, now fails
     with pytest.raises(ExportCheckError, match=r"batch of 64 scores differently from 64 single calls"):
-        check_export(folder / "model.onnx", Scorer(model, T), (1, 101, 101))
+        check_export(folder / "model.onnx", Scorer(model, A, B), (1, 101, 101))
 
 
 def test_bad_card_fails_before_any_export(tmp_path: Path) -> None:
