@@ -29,7 +29,7 @@ def compared(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "batch_size": 16,
                 "steps_per_epoch": 2,
                 "eval_batch_size": 64,
-            }  # fmt: skip
+            }
         )
     )
     argv = ["--config", str(config), "--test", str(test), "--archs", "logistic", "cnn", "--subset", "60",
