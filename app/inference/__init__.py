@@ -1,0 +1,1 @@
+"""Inference: onnxruntime providers, one session per model, and the asyncio micro-batcher."""

@@ -1,0 +1,270 @@
+"""An asyncio micro-batcher per model: cutouts of concurrent requests share inference batches.
+
+``submit(pixels)`` queues one request's cutouts (n, C, H, W) and returns a future of their scores
+(n,) float32, in order. One worker task per model takes cutouts from the head of the queue into a
+batch of up to ``max_batch`` rows, waiting at most ``max_wait_s`` after the oldest queued cutout
+arrived for the batch to fill, and runs it in the model's single inference thread (so the event loop
+never blocks and one model never runs two batches at once). A request larger than ``max_batch`` is
+split over several batches; several small requests fill one.
+
+The queue is bounded in cutouts: a submit that would take it past ``queue_limit`` raises
+:class:`QueueFull` at once (the API answers 503 with Retry-After). A request whose future was
+cancelled (its client went away, or its deadline passed while waiting) or whose deadline has passed
+is dropped before inference. ``close()`` stops accepting, finishes everything queued (without waiting
+for batches to fill) and returns when the last batch is answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+log = logging.getLogger("lensfinder")
+
+T = TypeVar("T")
+Pixels = npt.NDArray[np.float32]
+Scores = npt.NDArray[np.float32]
+
+
+class QueueFull(Exception):
+    """The queue cannot take the request's cutouts now; ``retry_after_s`` estimates when it can."""
+
+    def __init__(self, model: str, queued: int, wanted: int, limit: int, retry_after_s: int) -> None:
+        super().__init__(
+            f"the queue of model {model} holds {queued} cutouts; {wanted} more would pass its limit of "
+            f"{limit}: retry in about {retry_after_s} s"
+        )
+        self.retry_after_s = retry_after_s
+
+
+class BatcherClosed(Exception):
+    """The batcher is draining for shutdown and takes no new work."""
+
+
+class DeadlineExceeded(Exception):
+    """A request's deadline passed before its cutouts reached inference."""
+
+
+class BatchObserver(Protocol):
+    """Receives what metrics need from each batch."""
+
+    def batch_done(self, size: int, queue_waits_s: Sequence[float], inference_s: float) -> None: ...
+
+
+@dataclass(eq=False)
+class _Job:
+    """One submit: ``taken`` rows handed to batches so far, ``answered`` rows scored so far."""
+
+    pixels: Pixels
+    future: asyncio.Future[Scores]
+    deadline: float | None  # time.monotonic() seconds
+    enqueued: float
+    scores: Scores = field(init=False)
+    taken: int = 0
+    answered: int = 0
+
+    def __post_init__(self) -> None:
+        self.scores = np.empty(len(self.pixels), dtype=np.float32)
+
+    @property
+    def remaining(self) -> int:
+        return len(self.pixels) - self.taken
+
+
+Segment = tuple[_Job, int, int]  # rows [start, stop) of a job's pixels in a batch
+
+
+class MicroBatcher:
+    """Micro-batching for one model; ``run`` scores a batch (blocking), called in one worker thread."""
+
+    def __init__(
+        self,
+        name: str,
+        run: Callable[[Pixels], Scores],
+        *,
+        max_batch: int,
+        max_wait_s: float,
+        queue_limit: int,
+        observer: BatchObserver | None = None,
+    ) -> None:
+        if max_batch < 1 or queue_limit < 1 or max_wait_s < 0:
+            raise ValueError("max_batch and queue_limit must be positive and max_wait_s not negative")
+        self.name = name
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self.queue_limit = queue_limit
+        self._run = run
+        self._observer = observer
+        self._jobs: deque[_Job] = deque()
+        self._depth = 0  # cutouts queued and not yet in a batch
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._worker: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{name}")
+        self._rate = 0.0  # recent cutouts/s of inference, for Retry-After
+
+    @property
+    def depth(self) -> int:
+        """Cutouts waiting for a batch."""
+        return self._depth
+
+    @property
+    def accepting(self) -> bool:
+        return not self._closing
+
+    def start(self) -> None:
+        """Start the worker task (inside the running event loop)."""
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"batcher-{self.name}")
+            self._worker.add_done_callback(self._worker_stopped)
+
+    def _worker_stopped(self, task: asyncio.Task[None]) -> None:
+        # A bug in the worker must not leave requests waiting forever: fail what is queued, loudly.
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("model %s: the batch worker stopped", self.name, exc_info=task.exception())
+        self._closing = True
+        for job in self._jobs:
+            if not job.future.done():
+                job.future.set_exception(BatcherClosed(f"model {self.name}: the batch worker stopped"))
+        self._jobs.clear()
+
+    async def in_worker(self, call: Callable[[], T]) -> T:
+        """Run ``call`` in the model's inference thread (warm-up uses the thread inference will use)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def submit(self, pixels: Pixels, *, deadline: float | None = None) -> asyncio.Future[Scores]:
+        """Queue ``pixels`` (n, C, H, W), n >= 1; a future of their scores (n,). Raises
+        :class:`QueueFull` or :class:`BatcherClosed` at once. ``deadline`` is a time.monotonic() time."""
+        if self._closing:
+            raise BatcherClosed(f"model {self.name} is shutting down")
+        n = len(pixels)
+        if n < 1:
+            raise ValueError("submit needs at least one cutout")
+        if self._depth + n > self.queue_limit:
+            raise QueueFull(self.name, self._depth, n, self.queue_limit, self.retry_after_s(n))
+        future: asyncio.Future[Scores] = asyncio.get_running_loop().create_future()
+        job = _Job(pixels, future, deadline, time.monotonic())
+        future.add_done_callback(lambda _: self._release(job))
+        self._jobs.append(job)
+        self._depth += n
+        self._wake.set()
+        return future
+
+    def retry_after_s(self, wanted: int = 1) -> int:
+        """Whole seconds until the queue has likely drained enough for ``wanted`` more cutouts (1..60)."""
+        excess = self._depth + wanted - self.queue_limit
+        if self._rate <= 0.0 or excess <= 0:
+            return 1
+        return max(1, min(60, math.ceil(excess / self._rate)))
+
+    async def close(self) -> None:
+        """Stop accepting, finish every queued cutout, stop the worker and its thread."""
+        self._closing = True
+        self._wake.set()
+        if self._worker is not None:
+            await asyncio.gather(self._worker, return_exceptions=True)  # _worker_stopped logged a failure
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
+
+    # --- the worker -------------------------------------------------------------------------------
+
+    def _release(self, job: _Job) -> None:
+        """A job finished or was dropped: its rows not yet in a batch leave the queue count."""
+        self._depth -= job.remaining
+        job.taken = len(job.pixels)
+
+    async def _work(self) -> None:
+        while True:
+            self._prune()
+            if not self._jobs:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            await self._gather()
+            segments = self._take()
+            if segments:
+                await self._infer(segments)
+
+    async def _gather(self) -> None:
+        """Wait until a full batch is queued, the oldest cutout has waited max_wait, or closing."""
+        oldest = self._jobs[0].enqueued
+        while self._depth < self.max_batch and not self._closing:
+            left = oldest + self.max_wait_s - time.monotonic()
+            if left <= 0:
+                return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), left)
+            except TimeoutError:
+                return
+
+    def _prune(self) -> None:
+        """Drop finished (cancelled) and expired jobs from the head of the queue."""
+        now = time.monotonic()
+        while self._jobs:
+            job = self._jobs[0]
+            if job.future.done() or job.remaining == 0:
+                self._release(job)
+                self._jobs.popleft()
+            elif job.deadline is not None and now > job.deadline:
+                self._release(job)
+                self._jobs.popleft()
+                job.future.set_exception(DeadlineExceeded(f"model {self.name}: deadline passed in the queue"))
+            else:
+                return
+
+    def _take(self) -> list[Segment]:
+        """Up to max_batch rows from the head of the queue, skipping dropped and expired jobs."""
+        segments: list[Segment] = []
+        rows = 0
+        while rows < self.max_batch:
+            self._prune()
+            if not self._jobs:
+                break
+            job = self._jobs[0]
+            k = min(job.remaining, self.max_batch - rows)
+            segments.append((job, job.taken, job.taken + k))
+            job.taken += k
+            self._depth -= k
+            rows += k
+            if job.remaining == 0:
+                self._jobs.popleft()
+        return segments
+
+    async def _infer(self, segments: list[Segment]) -> None:
+        parts = [job.pixels[start:stop] for job, start, stop in segments]
+        batch = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        started = time.monotonic()
+        waits = [started - job.enqueued for job, start, _ in segments if start == 0]
+        clock = time.perf_counter()
+        try:
+            scores = await self.in_worker(lambda: self._run(batch))
+        except Exception as error:  # a failed batch fails its requests, never the worker
+            for job, _, _ in segments:
+                if not job.future.done():
+                    job.future.set_exception(error)
+            return
+        elapsed = time.perf_counter() - clock
+        rate = len(batch) / max(elapsed, 1e-9)
+        self._rate = rate if self._rate == 0.0 else 0.8 * self._rate + 0.2 * rate  # smoothed over batches
+        offset = 0
+        for job, start, stop in segments:
+            job.scores[start:stop] = scores[offset : offset + stop - start]
+            offset += stop - start
+            job.answered += stop - start
+            if job.answered == len(job.pixels) and not job.future.done():
+                job.future.set_result(job.scores)
+        if self._observer is not None:
+            self._observer.batch_done(len(batch), waits, elapsed)
