@@ -1,1 +1,1 @@
-"""The HTTP API: one router per area (health, models; classify arrives with the service issue)."""
+"""The HTTP API: one router per area (classify, models, health, metrics; deps.py, errors.py)."""

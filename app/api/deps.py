@@ -7,6 +7,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.registry import ShippedModel
+from app.service import Service
+from app.telemetry import Telemetry
+
+
+def get_service(request: Request) -> Service:
+    """The service the lifespan opened (``app.state.service``)."""
+    service: Service = request.app.state.service
+    return service
 
 
 def get_models(request: Request) -> dict[str, ShippedModel]:
@@ -15,4 +23,12 @@ def get_models(request: Request) -> dict[str, ShippedModel]:
     return models
 
 
+def get_telemetry(request: Request) -> Telemetry:
+    """The app's metrics (``app.state.telemetry``), there before the lifespan starts."""
+    telemetry: Telemetry = request.app.state.telemetry
+    return telemetry
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
 ModelsDep = Annotated[dict[str, ShippedModel], Depends(get_models)]
+TelemetryDep = Annotated[Telemetry, Depends(get_telemetry)]

@@ -1,4 +1,7 @@
-"""Start-up of the ASGI application through its real lifespan, and the read-only routes."""
+"""Start-up of the ASGI application through its real lifespan, and the read-only routes.
+
+Start-up creates an onnxruntime session per model, so the test model folders hold a tiny real graph.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,15 @@ from fastapi.testclient import TestClient
 
 from app.card import CardError
 from app.config import Settings
-from app.main import NoModelsError, create_app
-from tests.factories import model_folder
+from app.inference.providers import DeviceError
+from app.inference.session import ModelLoadError
+from app.main import NoModelsError, StartupError, create_app
+from tests.app.service_helpers import cuda_available, tiny_onnx
+from tests.factories import model_folder as _model_folder
+
+
+def model_folder(models_dir: Path, name: str) -> Path:
+    return _model_folder(models_dir, name, onnx=tiny_onnx(1))
 
 
 def test_start_up_without_models_fails_with_a_clear_message(tmp_path: Path) -> None:
@@ -52,10 +62,47 @@ def test_a_card_must_be_named_like_its_folder(tmp_path: Path) -> None:
         pass
 
 
+def test_an_unloadable_onnx_file_stops_start_up_naming_it(tmp_path: Path) -> None:
+    _model_folder(tmp_path, "space", onnx=b"graph")  # a valid card whose graph is not ONNX
+    with (
+        pytest.raises(ModelLoadError, match=r"space/model\.onnx: onnxruntime cannot load it"),
+        TestClient(create_app(Settings(models_dir=tmp_path, device="cpu"))),
+    ):
+        pass
+
+
+def test_a_default_model_that_is_not_loaded_stops_start_up(tmp_path: Path) -> None:
+    model_folder(tmp_path, "space")
+    with (
+        pytest.raises(
+            StartupError, match="LENSFINDER_DEFAULT_MODEL='ground' is not a loaded model; loaded: space"
+        ),
+        TestClient(create_app(Settings(models_dir=tmp_path, default_model="ground", device="cpu"))),
+    ):
+        pass
+
+
+@pytest.mark.skipif(cuda_available(), reason="a working GPU is present: device=cuda starts")
+def test_device_cuda_without_a_gpu_stops_start_up_with_a_clear_message(tmp_path: Path) -> None:
+    model_folder(tmp_path, "space")
+    with (
+        pytest.raises(DeviceError, match=r"LENSFINDER_DEVICE=cuda but .*LENSFINDER_DEVICE=auto"),
+        TestClient(create_app(Settings(models_dir=tmp_path, device="cuda"))),
+    ):
+        pass
+
+
+def test_device_auto_without_a_gpu_falls_back_to_cpu(tmp_path: Path) -> None:
+    model_folder(tmp_path, "space")
+    with TestClient(create_app(Settings(models_dir=tmp_path, device="auto", max_batch=8))) as client:
+        provider = client.app.state.service.runtimes["space"].session.provider  # type: ignore[attr-defined]
+    assert provider == ("CUDAExecutionProvider" if cuda_available() else "CPUExecutionProvider")
+
+
 def test_health_and_model_cards(tmp_path: Path) -> None:
     model_folder(tmp_path, "space")
     model_folder(tmp_path, "ground")
-    with TestClient(create_app(Settings(models_dir=tmp_path))) as client:
+    with TestClient(create_app(Settings(models_dir=tmp_path, device="cpu", max_batch=8))) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         cards = client.get("/models").json()
         assert [card["identity"]["name"] for card in cards] == ["ground", "space"]

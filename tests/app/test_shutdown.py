@@ -1,0 +1,114 @@
+"""Graceful shutdown under load with a real uvicorn process: SIGTERM loses no accepted request."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.app.service_helpers import ROOT, files, link_shipped
+from tests.factories import image_fits, noise
+
+CLIENTS = 20
+STACK = 40  # cutouts per request: CLIENTS x STACK takes the shipped space model a second or more here
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_ready(base: str, process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"the service exited: {process.stderr.read().decode() if process.stderr else ''}"
+            )
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("the service did not get ready")
+
+
+def in_progress(base: str) -> int:
+    text = httpx.get(f"{base}/metrics", timeout=10).text
+    line = next(line for line in text.splitlines() if line.startswith("lensfinder_requests_in_progress "))
+    return int(float(line.split()[1]))
+
+
+def refuses_connections(base: str, timeout_s: float = 10) -> bool:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        try:
+            httpx.get(f"{base}/healthz", timeout=2)
+        except httpx.ConnectError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_sigterm_during_a_burst_answers_every_accepted_request(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    link_shipped(models, "space")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = os.environ | {
+        "LENSFINDER_MODELS_DIR": str(models),
+        "LENSFINDER_DEVICE": "cpu",
+        "LENSFINDER_MAX_BATCH": "32",
+    }
+    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_ready(base, process)
+        upload = files(("stack.fits", image_fits(noise((STACK, 101, 101)))))
+        outcomes: list[tuple[str, float]] = []
+        lock = threading.Lock()
+
+        def client() -> None:
+            try:
+                answer = httpx.post(f"{base}/classify", files=upload, timeout=120)
+                outcome = f"{answer.status_code}:{len(answer.json().get('results', []))}"
+            except httpx.TransportError as error:
+                outcome = type(error).__name__
+            with lock:
+                outcomes.append((outcome, time.monotonic()))
+
+        threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+        for thread in threads:
+            thread.start()
+        # every request read by the service (answered, or in progress: most wait for inference)
+        while len(outcomes) + in_progress(base) < CLIENTS:
+            time.sleep(0.02)
+        answered_before = len(outcomes)
+        sigterm = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert refuses_connections(base)  # no new connection is accepted while draining
+        for thread in threads:
+            thread.join(120)
+        code = process.wait(60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log = process.stderr.read().decode() if process.stderr else ""
+    assert [outcome for outcome, _ in outcomes] == [f"200:{STACK}"] * CLIENTS, log
+    after = sum(1 for _, when in outcomes if when > sigterm)
+    assert after > 0 and answered_before < CLIENTS  # requests were in flight at SIGTERM, and were answered
+    # uvicorn finishes its graceful shutdown, then re-raises the signal it caught (exit status 143)
+    assert code in (0, -signal.SIGTERM), log
+    assert "Application shutdown complete" in log
+    assert "all batchers drained" in log
