@@ -81,7 +81,6 @@ def overfitting(history: list[dict[str, Any]]) -> dict[str, Any]:
 def assess(run_dir: Path, test: Any, seconds: float) -> dict[str, Any]:
     """Export ``run_dir``'s best checkpoint (with the export's checks), score the ``test`` set
     (a ``training.data.BLFDataset`` with labels) and measure throughput; the result row."""
-    from bench.onnx_throughput import cutouts, make_session, measure
     from training.evaluate import open_session, score_onnx, select_planes
     from training.export import export_onnx
     from training.model import load_run
@@ -98,12 +97,11 @@ def assess(run_dir: Path, test: Any, seconds: float) -> dict[str, Any]:
     labels = test.labels
     kinds = test.kinds if test.kinds is not None else np.array(["galaxy"] * len(labels))
     history = json.loads((run_dir / "history.json").read_text())
-    speed = measure(
-        make_session(onnx_path, "cpu", THROUGHPUT_THREADS), cutouts(THROUGHPUT_BATCH, shape), seconds
-    )
+    speed = throughput(onnx_path, shape, seconds)
     return {
         "arch": config["arch"],
         "width": config["width"],
+        "in_channels": channels,
         "depth": config["depth"],
         "test": metrics.lens_metrics(labels, test_logits),
         "at_threshold": metrics.at_threshold(labels, test_logits, threshold),
@@ -118,6 +116,14 @@ def assess(run_dir: Path, test: Any, seconds: float) -> dict[str, Any]:
         "history": history,
         **overfitting(history),
     }
+
+
+def throughput(onnx_path: Path, shape: tuple[int, int, int], seconds: float) -> dict[str, Any]:
+    """onnxruntime CPU throughput of ``onnx_path`` at batch 64 with 2 threads (bench.onnx_throughput)."""
+    from bench.onnx_throughput import cutouts, make_session, measure
+
+    session = make_session(onnx_path, "cpu", THROUGHPUT_THREADS)
+    return measure(session, cutouts(THROUGHPUT_BATCH, shape), seconds)
 
 
 def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
@@ -213,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("runs/compare"), help="run directories")
     parser.add_argument("--out", type=Path, default=Path("models/ARCHITECTURES.md"))
     parser.add_argument("--seconds", type=float, default=4.0, help="throughput measuring time per network")
+    parser.add_argument(
+        "--remeasure",
+        action="store_true",
+        help="measure the throughput of finished networks again (on a quiet machine) and rewrite the page",
+    )
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for every run")
     args = parser.parse_args(argv)
 
@@ -228,8 +239,15 @@ def main(argv: list[str] | None = None) -> int:
     for arch in args.archs:
         result_path = args.work / arch / "result.json"
         if result_path.exists():
-            rows.append(json.loads(result_path.read_text()))
+            row = json.loads(result_path.read_text())
             print(f"{arch}: done before ({result_path})")
+            if args.remeasure:
+                shape = (int(row.get("in_channels", test.images.shape[1])), *test.images.shape[2:])
+                row["cutouts_per_s"] = throughput(args.work / arch / "model.onnx", shape, args.seconds)[
+                    "cutouts_per_s"
+                ]
+                result_path.write_text(json.dumps(row, indent=1, default=float) + "\n")
+            rows.append(row)
             continue
         run_dir = train_arch(config, arch, args.work, args.epochs)
         row = assess(run_dir, test, args.seconds)

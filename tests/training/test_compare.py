@@ -61,6 +61,11 @@ def test_rerun_reuses_finished_rows(compared: Path, capsys: pytest.CaptureFixtur
     assert main(argv) == 0
     assert "cnn: done before" in capsys.readouterr().out
     assert result.stat().st_mtime_ns == before
+    # --remeasure measures throughput again without retraining; the metrics stay
+    row = json.loads(result.read_text())
+    assert main([*argv, "--remeasure", "--seconds", "0.05"]) == 0
+    again = json.loads(result.read_text())
+    assert again["test"] == row["test"] and again["cutouts_per_s"] > 0
 
 
 def test_overfitting_flag() -> None:
