@@ -4,6 +4,7 @@ Parsing stops at the first part past ``LENSFINDER_MAX_FILES`` (413 ``too_many_fi
 is not a readable multipart form is 400 ``bad_multipart``; a form without a part named ``files`` is
 400 ``no_files`` (naming the parts it has). A part named ``files`` sent as a text field is read as a
 file of those bytes (it will most likely be ``not_fits_or_png``). Parts of other names are ignored.
+A client that leaves while sending is :class:`~app.scoring.errors.ClientGone` (not a server error).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
-from app.scoring.errors import BadMultipart, NoFiles, TooManyFiles
+from app.scoring.errors import BadMultipart, ClientGone, NoFiles, TooManyFiles
 from app.scoring.prepare import Upload
 
 FIELD = "files"
@@ -40,6 +42,8 @@ async def read_uploads(request: Request, max_files: int) -> list[Upload]:
                 "or split the request"
             ) from None
         raise BadMultipart(f"the multipart body cannot be read: {detail}") from None
+    except ClientDisconnect:
+        raise ClientGone("the client closed the connection while sending the body") from None
     try:
         parts = form.getlist(FIELD)
         if not parts:

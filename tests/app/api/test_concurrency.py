@@ -190,3 +190,37 @@ async def test_a_client_that_leaves_is_dropped_before_inference(
         ).status_code == 200
     assert held.batches == [1, 1]  # the first and the last request: the 3 cutouts of the leaver never ran
     assert sent[0]["status"] == 499
+
+
+async def test_a_client_that_leaves_while_uploading_is_not_a_server_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tiny_model(tmp_path, "space")
+    async with running(settings(tmp_path)) as (application, _):
+        request = httpx.Request(
+            "POST", "http://test/classify", files=files(("a.fits", image_fits(noise((SIZE, SIZE)))))
+        )
+        body = request.read()
+        messages: list[dict[str, Any]] = [
+            {"type": "http.request", "body": body[: len(body) // 2], "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop(0)
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        headers = [(k.lower().encode(), v.encode()) for k, v in request.headers.items()]
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/classify",
+            "query_string": b"",
+            "headers": headers,
+        }
+        await application(scope | {"asgi": {"version": "3.0"}, "root_path": ""}, receive, send)
+    assert sent[0]["status"] == 499
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
