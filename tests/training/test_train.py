@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from astropy.io import fits
 
 from tests.training.blf_factory import separable_set
 from training.model import load_run
 from training.train import main, train
 from training.trainer import artifacts
-from training.trainer.batches import balanced_batches
+from training.trainer.batches import balanced_batches, load_split, training_augmenter, validation_pixels
 from training.trainer.config import ConfigError, apply_overrides, load_config, resolve
 
 
@@ -211,3 +212,19 @@ def test_hardware_is_described() -> None:
 
     line = describe_hardware(torch.device("cpu"))
     assert line.startswith("CPU ") and "torch threads" in line
+
+
+def test_rgb_training_renders_the_same_planes_as_validation(tmp_path: Path) -> None:
+    # Regression: the training augmenter was told the model's planes (i, r, g) while it is given the
+    # data set's (u, g, r, i), so it rendered u, g, r as the composite and validation AUC stayed ~0.55.
+    ground = separable_set(tmp_path / "ground", 12, kind="ground")
+    for k, band in enumerate(("u", "g", "r", "i")):  # make the bands tell apart: band k is (k+1) x brighter
+        for path in (ground / "Public").glob(f"*/imageSDSS_{band.upper()}-*.fits"):
+            with fits.open(path, mode="update") as hdul:
+                hdul[0].data = hdul[0].data * (k + 1) + (k + 1) * 1e-12
+    cfg = resolve(_config(ground, tmp_path, input="png-rgb", augment={"strength": 0.0}))
+    split = load_split(cfg, progress=False)
+    images = np.asarray(split.dataset.images[split.val[:4]], dtype=np.float32)
+    trained = training_augmenter(cfg, split)(images, np.random.default_rng(0))
+    validated = next(validation_pixels(split, cfg, chunk=4))
+    np.testing.assert_array_equal(trained, validated)

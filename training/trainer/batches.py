@@ -76,7 +76,11 @@ def load_split(config: Mapping[str, Any], progress: bool = True) -> Split:
 
 def make_augmenter(config: Mapping[str, Any], bands: tuple[str, ...], train: bool) -> Augmenter:
     """The Augmenter of a run: the configured strength and PNG stretch for training; for validation
-    strength 0 and the default stretch (the PNG round trip only)."""
+    strength 0 and the default stretch (the PNG round trip only).
+
+    ``bands`` names the planes of the pixels it will be given: the *data set's* bands
+    (``split.dataset.bands``), not the model's (for ``png-rgb`` the renderer picks i, r, g out of
+    u, g, r, i by these names)."""
     aug = config["augment"]
     png = {"fits": None, "png-gray": "gray", "png-rgb": "rgb"}[config["input"]]
     png_probability = 1.0
@@ -92,6 +96,11 @@ def make_augmenter(config: Mapping[str, Any], bands: tuple[str, ...], train: boo
         png_stretch=aug["png_stretch"] if train else "default",
         bands=bands,
     )
+
+
+def training_augmenter(config: Mapping[str, Any], split: Split) -> Augmenter:
+    """The training Augmenter of a run on ``split``: given the data set's planes (see make_augmenter)."""
+    return make_augmenter(config, split.dataset.bands, train=True)
 
 
 def balanced_batches(

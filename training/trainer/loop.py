@@ -32,7 +32,7 @@ from training import metrics
 from training.model import BEST, LensFinder, build_model
 from training.nets import count_flops, count_parameters
 from training.trainer import artifacts
-from training.trainer.batches import BatchSet, Split, balanced_batches, load_split, make_augmenter
+from training.trainer.batches import BatchSet, Split, balanced_batches, load_split, training_augmenter
 from training.trainer.batches import validation_pixels as _validation_pixels
 from training.trainer.config import resolve
 
@@ -199,7 +199,7 @@ def train(
     labels_train = split.dataset.labels[split.train]
     labels_val = split.dataset.labels[split.val]
     val_cache = _val_cache(split, cfg)
-    augmenter = make_augmenter(cfg, split.bands, train=True)
+    augmenter = training_augmenter(cfg, split)
     loss_fn = nn.BCEWithLogitsLoss()
     if bad_epochs >= cfg["patience"]:
         start_epoch = cfg["epochs"]  # the saved run had already stopped early
