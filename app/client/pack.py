@@ -1,0 +1,187 @@
+"""Packing loaded cutouts into ``POST /classify`` requests: FITS stacks, the fast path of DESIGN section 6.
+
+- Cutouts that share a shape, band names and pixel scale go into one float32 FITS stack: one band
+  ``(N, H, W)`` (``FILTER`` naming the band when known), several bands ``(N, C, H, W)`` with ``BANDS``
+  naming them in plane order; ``PIXSCALE`` carries the shared pixel scale (arcsec/px), so the service
+  still warns ``pixel_scale_mismatch`` where the headers say so. When the request names a model, every
+  stack is 4-D ``(N, C, H, W)``: a 3-D stack of exactly C one-band cutouts would otherwise read as one
+  C-band cube to a C-band model.
+- Files sent as they are (:mod:`app.client.load`) are one part each.
+- The service scores one model per request, so a request holds one kind of input (format and band
+  count); a request holds at most ``max_cutouts`` cutouts, ``max_bytes`` of pixels and ``max_parts``
+  parts, within the service's default limits (4096 cutouts, 64 MiB, 256 files).
+
+Every cutout gets a :class:`Slot`: its request, the part it travels in and its index there, so the
+answer can be put back in input order (:mod:`app.client.rows`).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.io import fits
+
+from app.client.load import Cutout, Loaded
+
+MIB = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How large one request may grow: cutouts, bytes of cutout data, parts."""
+
+    max_cutouts: int = 256
+    max_bytes: int = 32 * MIB
+    max_parts: int = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One multipart part named ``files``: a file name and its bytes."""
+
+    name: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """The parts of one request and how many cutouts they hold."""
+
+    parts: tuple[Part, ...]
+    cutouts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Where a cutout's result will be: request number, part name, index in that part."""
+
+    request: int
+    part: str
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Requests to send, and every cutout in input order with its slot (None: not sent, it failed)."""
+
+    requests: tuple[Request, ...]
+    cutouts: tuple[Cutout, ...]
+    slots: tuple[Slot | None, ...]
+
+
+StackKey = tuple[tuple[int, ...], tuple[str, ...] | None, float | None]
+Kind = tuple[str, int]  # ("stack" or the raw file's format, planes per cutout)
+
+
+@dataclass
+class _Open:
+    """A request being filled: stacks (cutout positions by stack key), raw parts, counts."""
+
+    stacks: dict[StackKey, list[int]] = field(default_factory=dict)
+    raw: list[tuple[Part, list[int]]] = field(default_factory=list)
+    cutouts: int = 0
+    nbytes: int = 0
+
+    def fits(self, cutouts: int, nbytes: int, new_part: bool, limits: Limits) -> bool:
+        if not self.cutouts:
+            return True  # an empty request takes anything: a larger file cannot be split
+        parts = len(self.stacks) + len(self.raw) + new_part
+        return (
+            self.cutouts + cutouts <= limits.max_cutouts
+            and self.nbytes + nbytes <= limits.max_bytes
+            and parts <= limits.max_parts
+        )
+
+
+def stack_fits(cutouts: Sequence[Cutout], *, four_d: bool) -> bytes:
+    """One float32 FITS stack of ``cutouts`` (all of one shape, bands and pixel scale)."""
+    pixels = np.stack([c.pixels for c in cutouts if c.pixels is not None]).astype(np.float32, copy=False)
+    first = cutouts[0]
+    header = fits.Header()
+    if pixels.shape[1] == 1 and not four_d:
+        pixels = pixels[:, 0]
+        if first.bands:
+            header["FILTER"] = first.bands[0]
+    elif first.bands:
+        header["BANDS"] = ",".join(first.bands)
+    if first.pixel_scale is not None:
+        header["PIXSCALE"] = (first.pixel_scale, "[arcsec/px]")
+    buffer = io.BytesIO()
+    fits.PrimaryHDU(pixels, header=header).writeto(buffer)
+    return buffer.getvalue()
+
+
+class _Packer:
+    """Fills requests per kind of input, closing one when the next item would not fit."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.current: dict[Kind, _Open] = {}
+        self.closed: list[_Open] = []
+
+    def target(self, kind: Kind, cutouts: int, nbytes: int, new_part: bool) -> _Open:
+        request = self.current.get(kind)
+        if request is not None and not request.fits(cutouts, nbytes, new_part, self.limits):
+            self.closed.append(request)
+            request = None
+        if request is None:
+            request = self.current[kind] = _Open()
+        request.cutouts += cutouts
+        request.nbytes += nbytes
+        return request
+
+    def add_raw(self, loaded: Loaded, first: Cutout, members: list[int]) -> None:
+        """The file's original bytes as one part holding the cutouts at plan ``members``."""
+        assert loaded.raw is not None
+        planes = 0 if first.pixels is None else int(first.pixels.shape[0])
+        request = self.target((first.format, planes), len(members), len(loaded.raw), True)
+        name = f"file{len(request.raw)}-{loaded.raw_name or 'cutout'}"
+        request.raw.append((Part(name, loaded.raw), members))
+
+    def add_stacked(self, cutout: Cutout, position: int) -> None:
+        assert cutout.pixels is not None
+        key: StackKey = (tuple(cutout.pixels.shape), cutout.bands, cutout.pixel_scale)
+        kind: Kind = ("stack", int(cutout.pixels.shape[0]))
+        open_now = self.current.get(kind)
+        new_part = open_now is None or key not in open_now.stacks
+        request = self.target(kind, 1, int(cutout.pixels.nbytes), new_part)
+        request.stacks.setdefault(key, []).append(position)
+
+    def requests(self) -> list[_Open]:
+        return self.closed + list(self.current.values())
+
+
+def pack(loaded: Sequence[Loaded], limits: Limits, *, named_model: bool) -> Plan:
+    """Group the sendable cutouts of ``loaded`` into requests (module docstring)."""
+    cutouts: list[Cutout] = []
+    packer = _Packer(limits)
+    for source in loaded:
+        start = len(cutouts)
+        cutouts.extend(source.cutouts)
+        sendable = [start + k for k, c in enumerate(source.cutouts) if c.error is None]
+        if not sendable:
+            continue
+        if source.raw is not None:
+            packer.add_raw(source, cutouts[sendable[0]], sendable)
+        else:
+            for position in sendable:
+                packer.add_stacked(cutouts[position], position)
+
+    slots: list[Slot | None] = [None] * len(cutouts)
+    requests: list[Request] = []
+    for number, request in enumerate(packer.requests()):
+        parts: list[Part] = []
+        for part, members in request.raw:
+            parts.append(part)
+            for position in members:
+                slots[position] = Slot(number, part.name, cutouts[position].index or 0)
+        for s, members in enumerate(request.stacks.values()):
+            name = f"stack{s}.fits"
+            parts.append(Part(name, stack_fits([cutouts[m] for m in members], four_d=named_model)))
+            for k, position in enumerate(members):
+                slots[position] = Slot(number, name, k)
+        requests.append(Request(tuple(parts), request.cutouts))
+    return Plan(tuple(requests), tuple(cutouts), tuple(slots))

@@ -1,0 +1,101 @@
+"""The scoring pipeline shared by the HTTP client, ``lensfinder score`` and the Dask workers.
+
+Sources go in chunks; each chunk is read and packed into requests in an executor (blocking work: the
+decoder and astropy, :func:`prepare_chunk`), its requests are sent through a :class:`Transport`
+(HTTP, or the service in this process) with at most ``concurrency`` requests in flight over the whole
+pipeline, and its rows come back in input order. :meth:`Pipeline.stream` keeps ``concurrency + 1``
+chunks going at once (reading the next while the last ones are scored) and yields each chunk's rows
+in input order, so a caller can write them as they come.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+from app.client.load import load
+from app.client.pack import Limits, Plan, Request, pack
+from app.client.rows import Row, build_rows
+from app.client.sources import Source
+from app.client.transport import Reply, RetryPolicy, Transport, send_with_retry
+from app.decode import DecodeLimits
+from app.decode.limits import DEFAULT_LIMITS
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """``model``/``threshold`` as the API's query (None: chosen from the input / the card's);
+    ``limits`` per request; ``concurrency``: requests in flight; ``retry``: the 503 policy."""
+
+    model: str | None = None
+    threshold: float | None = None
+    limits: Limits = field(default_factory=Limits)
+    decode_limits: DecodeLimits = DEFAULT_LIMITS
+    concurrency: int = 4
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+
+
+def prepare_chunk(
+    sources: Sequence[Source], limits: Limits, decode_limits: DecodeLimits, named_model: bool
+) -> Plan:
+    """Read ``sources`` and pack them into requests (blocking; a top-level function for process pools)."""
+    return pack([load(source, decode_limits) for source in sources], limits, named_model=named_model)
+
+
+def chunked(sources: Iterable[Source], size: int) -> Iterable[list[Source]]:
+    iterator = iter(sources)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+class Pipeline:
+    """Scores sources through ``transport``; ``executor`` reads them (None: the loop's default threads)."""
+
+    def __init__(self, transport: Transport, options: Options, executor: Executor | None = None) -> None:
+        self.transport = transport
+        self.options = options
+        self.executor = executor
+        self._in_flight = asyncio.Semaphore(options.concurrency)
+
+    async def _send(self, request: Request) -> Reply:
+        async with self._in_flight:
+            o = self.options
+            return await send_with_retry(self.transport, request.parts, o.model, o.threshold, o.retry)
+
+    async def score(self, sources: Sequence[Source]) -> list[Row]:
+        """One row per cutout of ``sources``, in order (a file of N cutouts gives N rows)."""
+        o = self.options
+        loop = asyncio.get_running_loop()
+        plan = await loop.run_in_executor(
+            self.executor, prepare_chunk, list(sources), o.limits, o.decode_limits, o.model is not None
+        )
+        replies = await asyncio.gather(*(self._send(request) for request in plan.requests))
+        return build_rows(plan, replies)
+
+    async def stream(self, sources: Iterable[Source], chunk: int | None = None) -> AsyncIterator[list[Row]]:
+        """Rows chunk by chunk, in input order; ``chunk`` sources per chunk (default: a request's
+        worth of cutouts)."""
+        size = chunk or self.options.limits.max_cutouts
+        window: deque[asyncio.Task[list[Row]]] = deque()
+        try:
+            for batch in chunked(sources, size):
+                window.append(asyncio.ensure_future(self.score(batch)))
+                if len(window) > self.options.concurrency:
+                    yield await window.popleft()
+            while window:
+                yield await window.popleft()
+        finally:
+            for task in window:
+                task.cancel()
+            if window:
+                await asyncio.gather(*window, return_exceptions=True)

@@ -1,0 +1,100 @@
+"""Finding sources (BLF layout, folders, globs) and packing them into FITS-stack requests."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from app.client.discover import discover
+from app.client.load import MISSING_BAND, load
+from app.client.pack import Limits, pack
+from app.client.pipeline import prepare_chunk
+from app.client.sources import BandGroup, FileSource, source_from_key
+from app.decode import decode_bytes
+from app.decode.limits import DEFAULT_LIMITS
+from tests.factories import image_fits, noise
+from tests.training.blf_factory import make_blf
+
+
+def test_a_blf_ground_set_is_grouped_by_id_in_ugri_order(tmp_path: Path) -> None:
+    make_blf(tmp_path / "g", "ground", n=3)
+    (tmp_path / "g" / "Public" / "Band3" / "imageSDSS_G-100001.fits").unlink()
+    sources = discover([tmp_path / "g"])
+    assert [type(s) for s in sources] == [BandGroup] * 3
+    first = sources[0]
+    assert isinstance(first, BandGroup) and first.id == 100000
+    assert [band for band, _ in first.files] == ["u", "g", "r", "i"]
+    assert source_from_key(first.key) == first  # the table's key finds the files again
+    loaded = load(first, DEFAULT_LIMITS)
+    (cutout,) = loaded.cutouts
+    assert cutout.pixels is not None and cutout.pixels.shape == (4, 101, 101)
+    assert cutout.pixels[:, 0, 0].tolist() == [1.0, 2.0, 3.0, 4.0]  # planes u, g, r, i by file name
+    assert cutout.id == "100000" and cutout.pixel_scale == pytest.approx(0.2)
+    assert load(sources[1], DEFAULT_LIMITS).cutouts[0].error.code == MISSING_BAND  # type: ignore[union-attr]
+
+
+def test_space_files_plain_folders_and_globs(tmp_path: Path) -> None:
+    make_blf(tmp_path / "s", "space", n=2)
+    plain = tmp_path / "plain" / "deeper"
+    plain.mkdir(parents=True)
+    (plain / "b.FITS").write_bytes(image_fits(noise((5, 5))))
+    (plain / "a.png").write_bytes(b"")
+    (plain / "readme.txt").write_text("not a cutout")
+    (plain / ".hidden.fits").write_bytes(b"")
+    keys = [s.key for s in discover([tmp_path / "s", tmp_path / "plain", str(tmp_path / "plain/**/*.FITS")])]
+    assert keys == [
+        str(tmp_path / "s/Public/Band1/imageEUC_VIS-100000.fits"),
+        str(tmp_path / "s/Public/Band1/imageEUC_VIS-100001.fits"),
+        str(plain / "a.png"),
+        str(plain / "b.FITS"),  # the glob's match is already there: kept once
+    ]
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        discover([tmp_path / "absent"])
+
+
+def stack_of(data: bytes) -> tuple[np.ndarray, fits.Header]:
+    with fits.open(io.BytesIO(data)) as hdul:
+        return np.asarray(hdul[0].data), hdul[0].header.copy()
+
+
+def test_stacks_keep_bands_and_pixel_scale_and_respect_the_limits(tmp_path: Path) -> None:
+    paths = []
+    for k in range(5):
+        paths.append(tmp_path / f"{k}.fits")
+        paths[-1].write_bytes(image_fits(noise((101, 101), seed=k), {"FILTER": "VIS", "PIXSCALE": 0.1}))
+    cube = tmp_path / "cube.fits"
+    cube.write_bytes(image_fits(noise((4, 101, 101)), {"BANDS": "u,g,r,i"}))
+    plan = prepare_chunk(
+        [FileSource(str(p)) for p in [*paths, cube]], Limits(max_cutouts=2), DEFAULT_LIMITS, False
+    )
+    assert [r.cutouts for r in plan.requests] == [2, 2, 1, 1]  # one-band requests of <= 2, the cube alone
+    data, header = stack_of(plan.requests[0].parts[0].data)
+    assert data.shape == (2, 101, 101) and header["FILTER"] == "vis" and header["PIXSCALE"] == 0.1
+    data, header = stack_of(plan.requests[3].parts[0].data)
+    assert data.shape == (1, 4, 101, 101) and header["BANDS"] == "u,g,r,i"
+    assert [(s.request, s.index) for s in plan.slots if s] == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (3, 0)]
+    # the service reads each stack back to the same pixels
+    decoded = decode_bytes(plan.requests[0].parts[0].data, "stack.fits")
+    assert np.array_equal(decoded.pixels[1, 0], plan.cutouts[1].pixels[0])  # type: ignore[index]
+    named = prepare_chunk([FileSource(str(p)) for p in paths[:3]], Limits(), DEFAULT_LIMITS, True)
+    assert stack_of(named.requests[0].parts[0].data)[0].shape == (3, 1, 101, 101)  # 4-D for a named model
+
+
+def test_png_and_integer_files_holding_100_travel_as_they_are(tmp_path: Path) -> None:
+    from tests.factories import png_bytes
+
+    png = tmp_path / "a.png"
+    png.write_bytes(png_bytes(np.full((8, 8), 7, dtype=np.uint8)))
+    counts = tmp_path / "counts.fits"
+    counts.write_bytes(image_fits(np.full((8, 8), 100, dtype=np.int16)))
+    plan = pack(
+        [load(FileSource(str(p)), DEFAULT_LIMITS) for p in (png, counts)], Limits(), named_model=False
+    )
+    assert [[part.data for part in r.parts] for r in plan.requests] == [
+        [png.read_bytes()],
+        [counts.read_bytes()],
+    ]
