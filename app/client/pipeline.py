@@ -1,17 +1,18 @@
 """The scoring pipeline shared by the HTTP client, ``lensfinder score`` and the Dask workers.
 
-Sources go in chunks; each chunk is read and packed into requests in an executor (blocking work: the
-decoder and astropy, :func:`prepare_chunk`), its requests are sent through a :class:`Transport`
-(HTTP, or the service in this process) with at most ``concurrency`` requests in flight over the whole
-pipeline, and its rows come back in input order. :meth:`Pipeline.stream` keeps ``concurrency + 1``
-chunks going at once (reading the next while the last ones are scored) and yields each chunk's rows
-in input order, so a caller can write them as they come.
+Sources go in chunks (about one request's worth, :func:`chunked_by_size`); each chunk is read and
+packed into requests in an executor (blocking work: the decoder and astropy, :func:`prepare_chunk`),
+its requests are sent through a :class:`Transport` (HTTP, or the service in this process) with at most
+``concurrency`` requests in flight over the whole pipeline, and its rows come back in input order.
+:meth:`Pipeline.stream` keeps ``concurrency + 1`` chunks going at once (reading the next while the last
+ones are scored) and yields each chunk's rows in input order, so a caller can write them as they come.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from concurrent.futures import Executor
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from app.client.load import load
 from app.client.pack import Limits, Plan, Request, pack
 from app.client.rows import Row, build_rows
-from app.client.sources import Source
+from app.client.sources import ArraySource, FileSource, Source
 from app.client.transport import Reply, RetryPolicy, Transport, send_with_retry
 from app.decode import DecodeLimits
 from app.decode.limits import DEFAULT_LIMITS
@@ -53,8 +54,36 @@ def prepare_chunk(
 
 
 def chunked(sources: Iterable[Source], size: int) -> Iterable[list[Source]]:
+    """Lists of ``size`` sources (the last shorter)."""
     iterator = iter(sources)
     while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def source_bytes(source: Source) -> int:
+    """The bytes a source occupies (file sizes; 0 when a file cannot be seen: reading will say why)."""
+    if isinstance(source, ArraySource):
+        return int(source.pixels.nbytes)
+    paths = [source.path] if isinstance(source, FileSource) else [path for _, path in source.files]
+    try:
+        return sum(os.path.getsize(path) for path in paths)
+    except OSError:
+        return 0
+
+
+def chunked_by_size(sources: Iterable[Source], max_count: int, max_bytes: int) -> Iterable[list[Source]]:
+    """Lists of at most ``max_count`` sources and about ``max_bytes`` of files: a chunk of single-cutout
+    files and a chunk holding one large stack file cost about the same to read and to send."""
+    batch: list[Source] = []
+    size = 0
+    for source in sources:
+        nbytes = source_bytes(source)
+        if batch and (len(batch) >= max_count or size + nbytes > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(source)
+        size += nbytes
+    if batch:
         yield batch
 
 
@@ -82,13 +111,13 @@ class Pipeline:
         replies = await asyncio.gather(*(self._send(request) for request in plan.requests))
         return build_rows(plan, replies)
 
-    async def stream(self, sources: Iterable[Source], chunk: int | None = None) -> AsyncIterator[list[Row]]:
-        """Rows chunk by chunk, in input order; ``chunk`` sources per chunk (default: a request's
-        worth of cutouts)."""
-        size = chunk or self.options.limits.max_cutouts
+    async def stream(self, sources: Iterable[Source]) -> AsyncIterator[list[Row]]:
+        """Rows chunk by chunk, in input order; a chunk is about one request's worth of sources (at most
+        ``limits.max_cutouts`` sources and a quarter of ``limits.max_bytes`` of files)."""
+        limits = self.options.limits
         window: deque[asyncio.Task[list[Row]]] = deque()
         try:
-            for batch in chunked(sources, size):
+            for batch in chunked_by_size(sources, limits.max_cutouts, limits.max_bytes // 4):
                 window.append(asyncio.ensure_future(self.score(batch)))
                 if len(window) > self.options.concurrency:
                     yield await window.popleft()
