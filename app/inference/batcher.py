@@ -10,8 +10,10 @@ split over several batches; several small requests fill one.
 The queue is bounded in cutouts: a submit that would take it past ``queue_limit`` raises
 :class:`QueueFull` at once (the API answers 503 with Retry-After). A request whose future was
 cancelled (its client went away, or its deadline passed while waiting) or whose deadline has passed
-is dropped before inference. ``close()`` stops accepting, finishes everything queued (without waiting
-for batches to fill) and returns when the last batch is answered.
+is dropped before inference: when its cutouts are taken from the queue, and again in the inference
+thread when their batch's turn comes (up to ``IN_FLIGHT`` batches are handed to the thread at once, so
+the next one starts without waiting for the event loop). ``close()`` stops accepting, finishes
+everything queued (without waiting for batches to fill) and returns when the last batch is answered.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy.typing as npt
 log = logging.getLogger("lensfinder")
 
 T = TypeVar("T")
+IN_FLIGHT = 2  # batches handed to the inference thread at once (one running, one ready to start)
 Pixels = npt.NDArray[np.float32]
 Scores = npt.NDArray[np.float32]
 
@@ -112,11 +115,17 @@ class MicroBatcher:
         self._worker: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{name}")
         self._rate = 0.0  # recent cutouts/s of inference, for Retry-After
+        self._in_flight = 0
 
     @property
     def depth(self) -> int:
         """Cutouts waiting for a batch."""
         return self._depth
+
+    @property
+    def in_flight(self) -> int:
+        """Batches handed to the inference thread and not yet answered (running or next in line)."""
+        return self._in_flight
 
     @property
     def accepting(self) -> bool:
@@ -184,18 +193,39 @@ class MicroBatcher:
         job.taken = len(job.pixels)
 
     async def _work(self) -> None:
-        while True:
-            self._prune()
-            if not self._jobs:
-                if self._closing:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            await self._gather()
-            segments = self._take()
-            if segments:
-                await self._infer(segments)
+        # Up to IN_FLIGHT batches are handed to the inference thread at once: while one runs, the next
+        # waits in the thread's queue and starts the moment the first ends, without waiting for the
+        # event loop (busy reading bodies and writing answers) to come round and dispatch it. The
+        # thread runs them in order, one at a time.
+        slots = asyncio.Semaphore(IN_FLIGHT)
+        running: set[asyncio.Task[None]] = set()
+
+        def finished(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            self._in_flight -= 1
+            slots.release()
+
+        try:
+            while True:
+                self._prune()
+                if not self._jobs:
+                    if self._closing:
+                        break
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                await slots.acquire()
+                await self._gather()  # a batch fills while the previous one runs
+                segments = self._take()
+                if not segments:
+                    slots.release()
+                    continue
+                task = asyncio.get_running_loop().create_task(self._infer(segments))
+                self._in_flight += 1
+                running.add(task)
+                task.add_done_callback(finished)
+        finally:
+            await asyncio.gather(*running, return_exceptions=True)
 
     async def _gather(self) -> None:
         """Wait until a full batch is queued, the oldest cutout has waited max_wait, or closing."""
@@ -243,28 +273,47 @@ class MicroBatcher:
                 self._jobs.popleft()
         return segments
 
-    async def _infer(self, segments: list[Segment]) -> None:
-        parts = [job.pixels[start:stop] for job, start, stop in segments]
+    @staticmethod
+    def _live(job: _Job) -> bool:
+        # Read from the inference thread: Future.done() is one attribute read, and a value a moment
+        # stale only means a request that left at that very instant is scored and then discarded.
+        return not job.future.done() and (job.deadline is None or time.monotonic() <= job.deadline)
+
+    def _run_live(self, segments: list[Segment]) -> tuple[list[Segment], Scores | None, list[float], float]:
+        """In the inference thread, when the batch's turn comes: drop the segments whose request left
+        or expired while the batch waited, score the rest. (live segments, scores, waits, seconds)."""
+        live = [segment for segment in segments if self._live(segment[0])]
+        if not live:
+            return live, None, [], 0.0
+        parts = [job.pixels[start:stop] for job, start, stop in live]
         batch = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        started = time.monotonic()
-        waits = [started - job.enqueued for job, start, _ in segments if start == 0]
+        now = time.monotonic()
+        waits = [now - job.enqueued for job, start, _ in live if start == 0]
         clock = time.perf_counter()
+        scores = self._run(batch)
+        return live, scores, waits, time.perf_counter() - clock
+
+    async def _infer(self, segments: list[Segment]) -> None:
         try:
-            scores = await self.in_worker(lambda: self._run(batch))
+            live, scores, waits, elapsed = await self.in_worker(lambda: self._run_live(segments))
         except Exception as error:  # a failed batch fails its requests, never the worker
             for job, _, _ in segments:
                 if not job.future.done():
                     job.future.set_exception(error)
             return
-        elapsed = time.perf_counter() - clock
-        rate = len(batch) / max(elapsed, 1e-9)
+        for job, _, _ in segments:
+            if not job.future.done() and not self._live(job):
+                job.future.set_exception(DeadlineExceeded(f"model {self.name}: deadline passed in the queue"))
+        if scores is None:
+            return
+        rate = len(scores) / max(elapsed, 1e-9)
         self._rate = rate if self._rate == 0.0 else 0.8 * self._rate + 0.2 * rate  # smoothed over batches
         offset = 0
-        for job, start, stop in segments:
+        for job, start, stop in live:
             job.scores[start:stop] = scores[offset : offset + stop - start]
             offset += stop - start
             job.answered += stop - start
             if job.answered == len(job.pixels) and not job.future.done():
                 job.future.set_result(job.scores)
         if self._observer is not None:
-            self._observer.batch_done(len(batch), waits, elapsed)
+            self._observer.batch_done(len(scores), waits, elapsed)

@@ -96,6 +96,13 @@ async def test_a_full_queue_answers_503_with_retry_after_at_once(
             client.post("/classify", files=files(("b.fits", image_fits(constant_stack([0.2] * 8)))))
         )
         batcher = application.state.service.runtimes["space"].batcher
+        # b's first 4 go to the thread's queue behind the held batch (two batches are handed over at
+        # once); its last 4 wait in the batcher's queue; 4 more fill it to its limit of 8
+        while batcher.depth < 4:
+            await asyncio.sleep(0.005)
+        more = asyncio.ensure_future(
+            client.post("/classify", files=files(("d.fits", image_fits(constant_stack([0.4] * 4)))))
+        )
         while batcher.depth < 8:
             await asyncio.sleep(0.005)
         refused = await asyncio.wait_for(
@@ -107,6 +114,7 @@ async def test_a_full_queue_answers_503_with_retry_after_at_once(
         held.release()
         assert (await running_one).status_code == 200
         assert (await queued).status_code == 200
+        assert (await more).status_code == 200
         metrics = (await client.get("/metrics")).text
     assert 'lensfinder_requests_total{model="space",outcome="queue_full"} 1.0' in metrics
 
@@ -133,6 +141,11 @@ async def test_scores_do_not_depend_on_the_batch_a_cutout_lands_in(tmp_path: Pat
     assert len(set(in_stack)) > 1
 
 
+def second_handed_over(batcher: Any) -> bool:
+    """Whether the batcher has handed a second batch to its inference thread (none left queued)."""
+    return int(batcher.in_flight) >= 2
+
+
 async def test_a_client_that_leaves_is_dropped_before_inference(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -144,12 +157,19 @@ async def test_a_client_that_leaves_is_dropped_before_inference(
             client.post("/classify", files=files(("a.fits", image_fits(constant_stack([0.1])))))
         )
         await asyncio.to_thread(held.entered.wait, 10)
+        batcher = application.state.service.runtimes["space"].batcher
+        # a second batch is handed to the inference thread behind the held one (two at once); the
+        # leaver's cutouts then wait in the batcher's queue
+        second = asyncio.ensure_future(
+            client.post("/classify", files=files(("s.fits", image_fits(constant_stack([0.3])))))
+        )
+        while batcher.depth or not second_handed_over(batcher):
+            await asyncio.sleep(0.005)
         request = httpx.Request(
             "POST", "http://test/classify", files=files(("gone.fits", image_fits(constant_stack([0.5] * 3))))
         )
         body = request.read()
         messages: list[dict[str, Any]] = [{"type": "http.request", "body": body, "more_body": False}]
-        batcher = application.state.service.runtimes["space"].batcher
         leave = asyncio.Event()
 
         async def receive() -> dict[str, Any]:
@@ -185,10 +205,11 @@ async def test_a_client_that_leaves_is_dropped_before_inference(
         assert batcher.depth == 0
         held.release()
         assert (await first).status_code == 200
+        assert (await second).status_code == 200
         assert (
             await client.post("/classify", files=files(("b.fits", image_fits(constant_stack([0.2])))))
         ).status_code == 200
-    assert held.batches == [1, 1]  # the first and the last request: the 3 cutouts of the leaver never ran
+    assert held.batches == [1, 1, 1]  # first, second and last request: the leaver's 3 cutouts never ran
     assert sent[0]["status"] == 499
 
 

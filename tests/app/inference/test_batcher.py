@@ -119,6 +119,14 @@ async def test_the_queue_is_bounded_in_cutouts_and_refuses_at_once() -> None:
     await batcher.close()
 
 
+async def _settle(batcher: MicroBatcher) -> None:
+    """Let the worker take what it can (the batcher hands at most two batches to the thread)."""
+    for _ in range(100):
+        await asyncio.sleep(0.001)
+        if batcher.depth == 0:
+            return
+
+
 async def test_cancelled_and_expired_requests_are_dropped_before_inference() -> None:
     model = Model()
     model.gate.clear()
@@ -126,7 +134,9 @@ async def test_cancelled_and_expired_requests_are_dropped_before_inference() -> 
     batcher.start()
     blocker = batcher.submit(cutouts([1]))
     await asyncio.to_thread(model.entered.wait, 5)
-    gone = batcher.submit(cutouts([100, 101]))
+    second = batcher.submit(cutouts([2]))  # handed to the thread, waits behind the blocker
+    await _settle(batcher)
+    gone = batcher.submit(cutouts([100, 101]))  # both slots busy: these stay in the queue
     late = batcher.submit(cutouts([200]), deadline=time.monotonic() + 0.01)
     kept = batcher.submit(cutouts([300]))
     gone.cancel()
@@ -135,12 +145,36 @@ async def test_cancelled_and_expired_requests_are_dropped_before_inference() -> 
     await asyncio.sleep(0.05)  # the deadline of ``late`` passes while the model is busy
     model.gate.set()
     await blocker
+    assert (await second).tolist() == [4.0]
     assert (await kept).tolist() == [600.0]
     with pytest.raises(DeadlineExceeded):
         await late
     seen = [v for batch in model.batches for v in batch]
-    assert seen == [1.0, 300.0]
+    assert seen == [1.0, 2.0, 300.0]
     assert batcher.depth == 0
+    await batcher.close()
+
+
+async def test_a_batch_waiting_for_the_thread_skips_requests_that_left() -> None:
+    model = Model()
+    model.gate.clear()
+    batcher = make(model, max_wait_s=0.0)
+    batcher.start()
+    blocker = batcher.submit(cutouts([1]))
+    await asyncio.to_thread(model.entered.wait, 5)
+    gone = batcher.submit(cutouts([7]))
+    late = batcher.submit(cutouts([8]), deadline=time.monotonic() + 0.01)
+    kept = batcher.submit(cutouts([9]))
+    await _settle(batcher)  # all three are in the batch handed to the thread behind the blocker
+    assert batcher.depth == 0
+    gone.cancel()
+    await asyncio.sleep(0.05)  # late's deadline passes while its batch waits for the thread
+    model.gate.set()
+    await blocker
+    assert (await kept).tolist() == [18.0]
+    with pytest.raises(DeadlineExceeded):
+        await late
+    assert [v for batch in model.batches for v in batch] == [1.0, 9.0]
     await batcher.close()
 
 
