@@ -57,6 +57,14 @@ def test_ra_dec_from_wcs_at_the_image_centre() -> None:
     assert got.warnings == ()
 
 
+def test_wcs_with_latitude_first_still_gives_ra_then_dec() -> None:
+    swapped = tan_wcs(ra=150.0, dec=2.0)
+    swapped |= {"CTYPE1": "DEC--TAN", "CTYPE2": "RA---TAN", "CRVAL1": 2.0, "CRVAL2": 150.0}
+    got = info(swapped)
+    assert (got.ra, got.dec) == (pytest.approx(150.0, abs=1e-9), pytest.approx(2.0, abs=1e-9))
+    assert got.pixel_scale_arcsec == pytest.approx(0.2)
+
+
 def test_sexagesimal_ra_is_ignored_with_a_warning_and_wcs_is_used() -> None:
     got = info({"RA": "10:00:00", "DEC": "+02:00:00"} | tan_wcs())
     assert got.ra == pytest.approx(150.0)
