@@ -136,10 +136,9 @@ def _make_wcs(header: Header, warnings: list[DecodeWarning]) -> WCS | None:
     try:
         wcs = WCS(header)
         if wcs.has_celestial:
-            # .celestial builds a second WCS (a third of a small file's decoding time); a 2-D WCS with
-            # longitude first already is one
-            plain = wcs.naxis == 2 and (wcs.wcs.lng, wcs.wcs.lat) == (0, 1)
-            return wcs if plain else wcs.celestial
+            # .celestial builds a second WCS (a third of a small file's decoding time); a 2-D
+            # celestial WCS already is one (_wcs_centre reads its longitude and latitude axes by index)
+            return wcs if wcs.naxis == 2 else wcs.celestial
         if wcs.naxis >= 2:
             return wcs.sub([1, 2])
     except Exception as exc:  # astropy.wcs raises many types for broken headers; all mean "no WCS"
@@ -153,8 +152,9 @@ def _wcs_centre(
     if not wcs.has_celestial:
         return None
     try:
-        ra, dec = wcs.pixel_to_world_values((width - 1) / 2.0, (height - 1) / 2.0)
-        ra_f, dec_f = float(ra), float(dec)
+        world = wcs.pixel_to_world_values((width - 1) / 2.0, (height - 1) / 2.0)
+        # the world axes come in the header's order: latitude first is legal (CTYPE1 = 'DEC--TAN')
+        ra_f, dec_f = float(world[wcs.wcs.lng]), float(world[wcs.wcs.lat])
     except Exception as exc:
         warnings.append(
             DecodeWarning("bad_wcs", f"the WCS cannot place the image centre on the sky: {exc}"[:300])
