@@ -145,7 +145,7 @@ def summarise(study: Any, meta: dict[str, Any], out: Path) -> dict[str, Any]:
         + ", ".join(f"{k} = {_fmt(v)}" for k, v in best.params.items())
         + ".",
         "",
-        "Parameter importance (fANOVA-style, optuna.importance): "
+        "Parameter importance (optuna.importance.get_param_importances, its default evaluator): "
         + (", ".join(f"{k} {v:.2f}" for k, v in importance.items()) or "not enough trials"),
         "",
         "| trial | state | val AUC | epochs | " + " | ".join(names) + " |",
