@@ -19,6 +19,9 @@ Conventions recorded in a card:
   or ``"<kind>:<stretch>"`` for one stretch of a PNG rendering (``"png-rgb:unseen-gamma"``); ``null``
   when the model has not been evaluated yet.
 - ``plots`` map a role (``"roc"``, ``"reliability"``, ...) to a file name relative to the card.
+- ``input_statistics`` (optional; absent or null in cards written before it): quantiles of cheap
+  per-plane statistics of the training inputs, per accepted input kind (``app.ood.stats``), from
+  which the service derives its out-of-distribution warnings (``app.ood.check``).
 """
 
 from __future__ import annotations
@@ -297,6 +300,64 @@ class Metrics(_Section):
     by_input: Annotated[dict[str, InputMetrics], Field(min_length=1)]
 
 
+QUANTILE_KEYS: Final = ("p0.1", "p1", "p50", "p99", "p99.9")
+
+
+class Quantiles(_Section):
+    """Quantiles (0.1, 1, 50, 99 and 99.9 per cent) of one statistic over the training inputs, taken
+    on its ``n`` finite values (a statistic is undefined on some cutouts, e.g. the FWHM of a peak too
+    faint to measure); all 0 when ``n`` is 0."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    n: Count
+    p0_1: Annotated[float, Field(alias="p0.1")]
+    p1: float
+    p50: float
+    p99: float
+    p99_9: Annotated[float, Field(alias="p99.9")]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        values = (self.p0_1, self.p1, self.p50, self.p99, self.p99_9)
+        if any(b < a for a, b in pairwise(values)):
+            raise ValueError(f"quantiles must be non-decreasing, got {values}")
+        return self
+
+
+class KindStatistics(_Section):
+    """Statistics of the training inputs of one input kind (``fits``, ``png-gray``, ``png-rgb``), as
+    the model takes them (PNG kinds: the rendered and decoded levels; ``rendering`` says how, None for
+    FITS): ``n`` cutouts, the per-cutout ``masked_fraction`` (all planes), and ``planes``: statistic
+    name -> band -> quantiles, the statistics of ``app.ood.stats`` (names it does not know are kept
+    and ignored by the checks)."""
+
+    n: Annotated[int, Field(ge=1)]
+    rendering: Text | None
+    masked_fraction: Quantiles
+    planes: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], dict[str, Quantiles]]
+
+
+class PsfSize(_Section):
+    """The PSF FWHM (arcsec) per band of the training data when the data say it (the simulator's
+    catalogue), else None; ``note`` says where it comes from or why it is not known."""
+
+    fwhm_arcsec: dict[str, Quantiles] | None
+    note: Text
+
+
+class InputStatistics(_Section):
+    """Optional: what the training inputs looked like, so that the service can warn when a cutout
+    falls outside them (``app.ood``). Written by ``training.input_stats`` (``description`` says how,
+    ``data`` from which set); ``by_input`` is keyed by accepted input kind."""
+
+    description: Text
+    data: Text
+    pixel_scale_arcsec: Annotated[float, Field(gt=0.0)] | None
+    psf: PsfSize
+    by_input: Annotated[dict[InputFormat, KindStatistics], Field(min_length=1)]
+
+
 class ModelCard(_Section):
     """``models/<name>/model.json``: every field of DESIGN section 4. Load with :meth:`load`."""
 
@@ -307,6 +368,8 @@ class ModelCard(_Section):
     training: TrainingSection
     metrics: Metrics | None
     plots: dict[str, str]
+    # Optional (cards written before it stay valid): statistics of the training inputs.
+    input_statistics: InputStatistics | None = None
 
     @field_validator("plots")
     @classmethod
@@ -330,6 +393,27 @@ class ModelCard(_Section):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _statistics_match_inputs(self) -> Self:
+        stats = self.input_statistics
+        if stats is None:
+            return self
+        bands = sorted(self.input.bands)
+        for kind, section in stats.by_input.items():
+            if kind not in self.input.accepts:
+                raise ValueError(
+                    f"input_statistics.by_input has {kind!r}, which accepts {self.input.accepts} lacks"
+                )
+            for name, per_band in section.planes.items():
+                if sorted(per_band) != bands:
+                    raise ValueError(
+                        f"input_statistics.by_input.{kind}.planes.{name} has bands {sorted(per_band)}; "
+                        f"the model's are {self.input.bands}"
+                    )
+        if stats.psf.fwhm_arcsec is not None and sorted(stats.psf.fwhm_arcsec) != bands:
+            raise ValueError(f"input_statistics.psf.fwhm_arcsec must give every band of {self.input.bands}")
+        return self
+
     @property
     def name(self) -> str:
         return self.identity.name
@@ -346,8 +430,12 @@ class ModelCard(_Section):
         )
 
     def to_json(self) -> str:
-        """Pretty JSON (2-space indent, fields in schema order, trailing newline)."""
-        return json.dumps(self.model_dump(mode="json", by_alias=True), indent=2, ensure_ascii=False) + "\n"
+        """Pretty JSON (2-space indent, fields in schema order, trailing newline); a card without
+        ``input_statistics`` is written without the key, as cards were before it existed."""
+        data = self.model_dump(mode="json", by_alias=True)
+        if data.get("input_statistics") is None:
+            del data["input_statistics"]
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
     def write(self, path: Path | str) -> None:
         """Write the card as pretty JSON, atomically (a reader never sees half a card)."""

@@ -6,18 +6,23 @@ Names and labels (units in the names: seconds, cutouts):
   or the error code of a request answered with an error (``nothing_to_score``, ``queue_full``, ...).
 - ``lensfinder_cutouts_total{model, outcome}``: result items, ``scored`` or ``failed``.
 - ``lensfinder_errors_total{code}``: every error code given, per item or per request.
+- ``lensfinder_warnings_total{model, code}``: warnings on scored cutouts (/classify and /explain), by
+  code: the decoder's (``cropped``, ``bands_assumed``, ...) and the out-of-distribution checks'
+  (``noise_level_unusual``, ``saturated``, ..., app/ood/check.py).
+- ``lensfinder_explanations_total{model, method, outcome}``: /explain requests; ``outcome`` as for
+  requests (``scored``, ``partial`` or an error code).
 - ``lensfinder_batch_size{model}``: cutouts per inference batch (before padding).
 - ``lensfinder_queue_wait_seconds{model}``: from a request's submit to its first batch.
 - ``lensfinder_inference_seconds{model}``: wall time of one batch in the inference thread.
 - ``lensfinder_queue_depth{model}``: cutouts waiting for a batch, read at scrape time.
 - ``lensfinder_model_info{model, version, provider}``: 1 per loaded model (the active provider).
-- ``lensfinder_requests_in_progress``: /classify requests read and not yet answered.
+- ``lensfinder_requests_in_progress``: /classify and /explain requests read and not yet answered.
 - ``lensfinder_ready``: 1 once every model is loaded and warmed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
@@ -43,6 +48,15 @@ class Telemetry:
         )
         self.errors = Counter(
             "lensfinder_errors", "Error codes given, per item or request", ["code"], registry=r
+        )
+        self.warnings = Counter(
+            "lensfinder_warnings", "Warnings on scored cutouts, by code", ["model", "code"], registry=r
+        )
+        self.explanations = Counter(
+            "lensfinder_explanations",
+            "Explain requests by model, method and outcome",
+            ["model", "method", "outcome"],
+            registry=r,
         )
         self.batch_size = Histogram(
             "lensfinder_batch_size",
@@ -75,7 +89,9 @@ class Telemetry:
             registry=r,
         )
         self.in_progress = Gauge(
-            "lensfinder_requests_in_progress", "Classify requests read and not yet answered", registry=r
+            "lensfinder_requests_in_progress",
+            "Classify and explain requests read and not yet answered",
+            registry=r,
         )
         self.ready = Gauge("lensfinder_ready", "1 once every model is loaded and warmed", registry=r)
 
@@ -98,6 +114,17 @@ class Telemetry:
 
     def error(self, code: str, count: int = 1) -> None:
         self.errors.labels(code=code).inc(count)
+
+    def warnings_of(self, model: str | None, codes: Iterable[str]) -> None:
+        """Count warning ``codes`` (one per warning given) of the request's ``model``."""
+        counts: dict[str, int] = {}
+        for code in codes:
+            counts[code] = counts.get(code, 0) + 1
+        for code, count in counts.items():
+            self.warnings.labels(model=model or "none", code=code).inc(count)
+
+    def explanation(self, model: str | None, method: str, outcome: str) -> None:
+        self.explanations.labels(model=model or "none", method=method, outcome=outcome).inc()
 
 
 class BatchMetrics:

@@ -42,7 +42,7 @@ NOT_READY_RETRY_S = 2
 
 
 @dataclass(slots=True)
-class _Label:
+class RequestLabel:
     model: str | None = None  # the request's model once known, for metrics
 
 
@@ -55,7 +55,7 @@ async def classify(
     deadline: float,
 ) -> ClassifyResponse:
     """Score ``uploads``; ``deadline`` is a time.monotonic() time. Raises :class:`ServiceError`."""
-    label = _Label()
+    label = RequestLabel()
     telemetry = service.telemetry
     try:
         with telemetry.in_progress.track_inprogress():
@@ -70,6 +70,8 @@ async def classify(
     failures = [item for item in response.results if isinstance(item, CutoutFailure)]
     for failure in failures:
         telemetry.error(failure.error.code)
+    scored = [item for item in response.results if isinstance(item, CutoutResult)]
+    telemetry.warnings_of(label.model, (warning.code for item in scored for warning in item.warnings))
     telemetry.items(label.model, len(response.results) - len(failures), len(failures))
     telemetry.request(label.model, "partial" if failures else "scored")
     return response
@@ -81,26 +83,43 @@ async def _classify(
     model: str | None,
     threshold: float | None,
     deadline: float,
-    label: _Label,
+    label: RequestLabel,
 ) -> ClassifyResponse:
-    settings = service.settings
+    check_model(service, model)
+    label.model = model or service.settings.default_model
+    chosen, prepared = await prepare_request(service, uploads, label, service.settings.max_cutouts)
+    scores = await score_pixels(service, chosen, prepared.pixels, deadline)
+    card = service.runtimes[chosen].model.card
+    cut = card.output.threshold if threshold is None else threshold
+    return ClassifyResponse(model=model_ref(card, cut), results=result_items(prepared, scores, cut))
+
+
+def check_model(service: Service, model: str | None) -> None:
+    """Raise 503 ``not_ready`` before warm-up ends, 404 ``unknown_model`` for a model not loaded."""
     if not service.ready:
         raise NotReady("the models are still warming up; retry shortly", retry_after_s=NOT_READY_RETRY_S)
     if model is not None and model not in service.runtimes:
         raise UnknownModel(f"no model {model!r}; loaded: {', '.join(sorted(service.runtimes))}")
+
+
+async def prepare_request(
+    service: Service, uploads: Sequence[Upload], label: RequestLabel, max_cutouts: int
+) -> tuple[str, Prepared]:
+    """Decode, choose the model (``label.model`` if set, and set to the choice) and conform, in a
+    worker thread: (the model, the prepared files). 422 ``nothing_to_score`` naming every problem
+    when no cutout can be scored."""
     cards = {name: runtime.model.card for name, runtime in service.runtimes.items()}
-    label.model = model or settings.default_model
     prepared = await asyncio.to_thread(
         prepare,
         uploads,
         cards,
         named=label.model,
-        limits=settings.decode_limits(),
-        max_cutouts=settings.max_cutouts,
+        limits=service.settings.decode_limits(),
+        max_cutouts=max_cutouts,
     )
     label.model = prepared.model
     if prepared.model is None or len(prepared.pixels) == 0:
-        problems = _results(prepared, None, 0.0)
+        problems = result_items(prepared, None, 0.0)
         summary = "; ".join(
             f"{p.file}{'' if p.index is None else f'[{p.index}]'}: {p.error.code}"
             for p in problems
@@ -110,15 +129,14 @@ async def _classify(
             f"no cutout of the request could be scored: {summary}",
             problems=[p for p in problems if isinstance(p, CutoutFailure)],
         )
-    scores = await _score(service, prepared.model, prepared.pixels, deadline)
-    card = cards[prepared.model]
-    cut = card.output.threshold if threshold is None else threshold
-    return ClassifyResponse(model=_ref(card, cut), results=_results(prepared, scores, cut))
+    return prepared.model, prepared
 
 
-async def _score(
+async def score_pixels(
     service: Service, model: str, pixels: npt.NDArray[np.float32], deadline: float
 ) -> npt.NDArray[np.float32]:
+    """Scores of ``pixels`` from the model's batcher, one submit (all or nothing in the queue);
+    503 ``queue_full`` / ``shutting_down``, 504 ``deadline_exceeded``."""
     queue = service.runtimes[model].batcher
     left = deadline - time.monotonic()
     if left <= 0:
@@ -146,11 +164,11 @@ def _late(service: Service, where: str) -> str:
     return f"the request passed its deadline of {limit:g} s {where}; retry, or send fewer cutouts per request"
 
 
-def _ref(card: ModelCard, threshold: float) -> ModelRef:
+def model_ref(card: ModelCard, threshold: float) -> ModelRef:
     return ModelRef(name=card.name, version=card.identity.version, threshold=threshold)
 
 
-def _results(
+def result_items(
     prepared: Prepared, scores: npt.NDArray[np.float32] | None, threshold: float
 ) -> list[CutoutResult | CutoutFailure]:
     """One item per cutout (or per unusable file), in upload order; ``scores`` in pixel order."""

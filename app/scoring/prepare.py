@@ -1,4 +1,5 @@
-"""From uploaded bytes to the pixels of one model's batch: decode, choose the model, conform.
+"""From uploaded bytes to the pixels of one model's batch: decode, choose the model, conform, and add
+the out-of-distribution warnings of each cutout (:func:`app.ood.annotate`).
 
 Blocking (astropy, Pillow, numpy): the API runs :func:`prepare` in a worker thread, off the event loop.
 Per-file problems become file errors (the other files go on); a request over the cutout limit, or a
@@ -17,6 +18,7 @@ from app.card import ModelCard
 from app.conform import conform
 from app.decode import DecodeError, DecodeLimits, decode_bytes
 from app.decode.types import DecodedFile
+from app.ood import annotate
 from app.schemas import Problem
 from app.scoring.choose import choose, no_model_message
 from app.scoring.errors import TooManyCutouts
@@ -101,10 +103,12 @@ def _conform(
         return PreparedFile(
             name, error=Problem(code="no_matching_model", message=no_model_message(item, cards))
         )
+    card = cards[model]
     try:
-        return PreparedFile(name, decoded=conform(item, cards[model].input_spec()))
+        conformed = conform(item, card.input_spec())
     except DecodeError as error:
         return PreparedFile(name, error=_problem(error, f"the request's model is {model} ({origin}): "))
+    return PreparedFile(name, decoded=annotate(conformed, card))
 
 
 def _scoreable_pixels(files: list[PreparedFile], card: ModelCard | None) -> npt.NDArray[np.float32]:

@@ -1,0 +1,263 @@
+"""Out-of-distribution warnings: each scored cutout against the statistics of the model's training inputs.
+
+The card's optional ``input_statistics`` (``app.card.InputStatistics``, written by
+``training.input_stats``) holds, per input kind and band, quantiles of the statistics of
+:mod:`app.ood.stats` over the training inputs. A cutout whose statistic falls outside
+
+    [p0.1 - margin, p99.9 + margin],  margin = max(MARGIN x (p99 - p1), FLOOR[statistic])
+
+(one side only for some statistics, see :data:`RULES`) gets a warning. The bounds are the training
+range widened by 15% of its central 98% (so a warning means "further out than nearly all
+training cutouts"), with an absolute floor for fractions whose training range is a single value
+(a space cutout is never masked in training, yet a pixel or two must not warn). The false-warning
+rate this gives on simulated test sets is measured by ``python -m training.input_stats --test``
+and stated in the README.
+
+Warning codes (stable; the message says which band and statistic, the value and the training range):
+- ``noise_level_unusual``: the noise relative to the signal (``log_noise_to_signal``) is outside the
+  training range, or a plane has no measurable noise at all (sigma 0: a noiseless or clipped image).
+- ``noise_correlated``: neighbouring pixels' noise is correlated (or anti-correlated) unlike training
+  (``noise_correlation``): a smoothed, resampled or lossily compressed image.
+- ``dynamic_range_unusual``: a pixel far brighter (``norm_max``) or darker (``norm_min``) after
+  normalisation than any in training (a cosmic ray, a hot pixel, a badly subtracted background).
+- ``saturated``: more pixels share the maximum value than in training (``top_fraction``).
+- ``psf_size_unusual``: the brightest peak is sharper or wider than training's (``peak_fwhm_px``).
+- ``png_stretch_unusual``: a PNG whose level histogram (black, white, sky level and sky width) is
+  unlike the documented stretch's renderings: probably stretched by another viewer.
+- ``too_many_masked``: more masked (NaN) pixels than training had (``masked_fraction``).
+- ``empty_cutout``: no plane has a pixel :data:`EMPTY_SNR` sigma above its sky (or every plane is
+  constant): nothing to classify. Where training had fainter planes than that (a PNG stretch
+  compresses peaks), the training range's lower bound of ``norm_max`` is the limit instead. The
+  other statistic warnings but ``png_stretch_unusual`` are left out for such a cutout (its noise
+  level and peak are meaningless; a too-hard stretch can make a galaxy look empty).
+``pixel_scale_mismatch`` and ``bands_assumed`` come from ``app.conform``. A model whose card has no
+``input_statistics`` (or none for the input's kind) gets only ``empty_cutout``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from app.card import KindStatistics, ModelCard, Quantiles
+from app.decode.types import DecodedFile, DecodeWarning, InputFormat
+from app.ood.stats import masked_fraction, plane_statistics
+from app.preprocess import SOFTENING
+
+Side = Literal["both", "upper", "lower"]
+
+MARGIN: Final = 0.15
+EMPTY_SNR: Final = 5.0
+PLATEAU: Final = 0.01  # a plane with this fraction of its pixels at the maximum is saturated, not empty
+# The statistic warnings an empty cutout still gets: its levels say how it was stretched all the same.
+KEPT_WHEN_EMPTY: Final = frozenset({"png_stretch_unusual"})
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Which warning a statistic gives, on which side, with what absolute floor on the margin, and the
+    words for the message."""
+
+    code: str
+    side: Side
+    floor: float
+    what: str
+
+
+RULES: Final[Mapping[str, Rule]] = {
+    "log_noise_to_signal": Rule("noise_level_unusual", "both", 0.0, "log10 noise-to-signal"),
+    "noise_correlation": Rule("noise_correlated", "both", 0.0, "neighbour noise ratio"),
+    "norm_max": Rule("dynamic_range_unusual", "upper", 0.0, "brightest normalised pixel"),
+    "norm_min": Rule("dynamic_range_unusual", "lower", 0.0, "darkest normalised pixel"),
+    "top_fraction": Rule("saturated", "upper", 5e-4, "fraction of pixels at the maximum"),
+    "peak_fwhm_px": Rule("psf_size_unusual", "both", 0.0, "FWHM of the brightest peak (px)"),
+    "png_black_fraction": Rule("png_stretch_unusual", "both", 2e-3, "fraction of black pixels"),
+    "png_white_fraction": Rule("png_stretch_unusual", "both", 2e-4, "fraction of white pixels"),
+    "png_sky_level": Rule("png_stretch_unusual", "both", 0.0, "sky level / top level"),
+    "png_sky_width": Rule("png_stretch_unusual", "both", 0.0, "sky sigma / top level"),
+}
+MASKED_RULE: Final = Rule("too_many_masked", "upper", 0.02, "masked fraction")
+CODES: Final = (
+    "noise_level_unusual",
+    "noise_correlated",
+    "dynamic_range_unusual",
+    "saturated",
+    "psf_size_unusual",
+    "png_stretch_unusual",
+    "too_many_masked",
+    "empty_cutout",
+)
+_ADVICE: Final[Mapping[str, str]] = {
+    "noise_level_unusual": "the noise relative to the signal is unlike the training data's",
+    "noise_correlated": "the noise is correlated unlike the training data's (smoothed, resampled or "
+    "compressed?)",
+    "dynamic_range_unusual": "a pixel lies far outside the training data's range after normalisation "
+    "(cosmic ray, hot pixel, bad background?)",
+    "saturated": "more pixels share the maximum value than in any training cutout (saturated?)",
+    "psf_size_unusual": "the brightest peak is sharper or wider than in the training data (other PSF or "
+    "pixel scale?)",
+    "png_stretch_unusual": "the PNG's levels are unlike the documented stretch's (another viewer's "
+    "stretch?); the score may be off",
+    "too_many_masked": "more pixels are masked than in the training data",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """The allowed range of one statistic in one band (None: no bound on that side)."""
+
+    low: float | None
+    high: float | None
+
+
+def bound(q: Quantiles, rule: Rule, margin: float = MARGIN) -> Bound | None:
+    """The range a statistic may take before it warns (module docstring); None without training values."""
+    if q.n == 0:
+        return None
+    width = max(margin * (q.p99 - q.p1), rule.floor)
+    low = q.p0_1 - width if rule.side in ("both", "lower") else None
+    high = q.p99_9 + width if rule.side in ("both", "upper") else None
+    return Bound(low, high)
+
+
+def _outside(values: npt.NDArray[np.float64], limits: Bound) -> npt.NDArray[np.bool_]:
+    """Where ``values`` leave ``limits`` (NaN, an undefined statistic, never does)."""
+    out = np.zeros(values.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        if limits.low is not None:
+            out |= values < limits.low
+        if limits.high is not None:
+            out |= values > limits.high
+    return out
+
+
+def _range(limits: Bound) -> str:
+    low = "-inf" if limits.low is None else f"{limits.low:.3g}"
+    high = "inf" if limits.high is None else f"{limits.high:.3g}"
+    return f"[{low}, {high}]"
+
+
+def ood_warnings(
+    pixels: npt.NDArray[np.float32],
+    fmt: InputFormat,
+    bands: Sequence[str],
+    statistics: KindStatistics | None,
+    *,
+    margin: float = MARGIN,
+) -> list[tuple[DecodeWarning, ...]]:
+    """The out-of-distribution warnings of each cutout of ``pixels`` (N, C, H, W), conformed to a model
+    of ``bands`` and given as ``fmt``; ``statistics`` is the card's section for that kind (None: only
+    ``empty_cutout``). One warning per code per cutout, its message naming every band and statistic."""
+    n = len(pixels)
+    if n == 0:
+        return []
+    stats = plane_statistics(pixels, png=fmt != "fits")
+    found: list[dict[str, list[str]]] = [{} for _ in range(n)]
+    empty = _empty(stats, _faint_levels(statistics, bands, margin))
+    if statistics is not None:
+        for name, rule in RULES.items():
+            per_band = statistics.planes.get(name)
+            if per_band is None or name not in stats:
+                continue
+            for c, band in enumerate(bands):
+                q = per_band.get(band)
+                limits = None if q is None else bound(q, rule, margin)
+                if limits is None:
+                    continue
+                values = stats[name][:, c]
+                judged = ~empty | (rule.code in KEPT_WHEN_EMPTY)
+                for i in np.flatnonzero(_outside(values, limits) & judged):
+                    found[i].setdefault(rule.code, []).append(
+                        f"{band}: {rule.what} {values[i]:.3g} outside {_range(limits)}"
+                    )
+        _no_noise(stats, bands, empty, found)
+        limits = bound(statistics.masked_fraction, MASKED_RULE, margin)
+        if limits is not None:
+            masked = masked_fraction(pixels)
+            for i in np.flatnonzero(_outside(masked, limits)):
+                found[i].setdefault(MASKED_RULE.code, []).append(
+                    f"{masked[i]:.1%} of the pixels are masked; training had at most {limits.high:.1%}"
+                )
+    out: list[tuple[DecodeWarning, ...]] = []
+    for k in range(n):
+        warnings = [
+            DecodeWarning(code, f"{_ADVICE[code]}: " + "; ".join(details))
+            for code in CODES
+            if (details := found[k].get(code))
+        ]
+        if empty[k]:
+            warnings.insert(
+                0,
+                DecodeWarning(
+                    "empty_cutout",
+                    "no band has a pixel clearly above its sky (or every band is constant): nothing to "
+                    "classify",
+                ),
+            )
+        out.append(tuple(warnings))
+    return out
+
+
+def _faint_levels(
+    statistics: KindStatistics | None, bands: Sequence[str], margin: float
+) -> npt.NDArray[np.float64]:
+    """Per band, the ``norm_max`` below which a plane is empty: EMPTY_SNR sigma above the sky, or the
+    training range's lower bound where training had fainter planes (PNG stretches compress peaks)."""
+    faint = np.full(len(bands), np.arcsinh(EMPTY_SNR / SOFTENING))
+    per_band = None if statistics is None else statistics.planes.get("norm_max")
+    if per_band is None:
+        return faint
+    for c, band in enumerate(bands):
+        q = per_band.get(band)
+        if q is not None and q.n > 0:
+            faint[c] = min(faint[c], q.p0_1 - max(margin * (q.p99 - q.p1), 0.0))
+    return faint
+
+
+def _empty(
+    stats: Mapping[str, npt.NDArray[np.float64]], faint: npt.NDArray[np.float64]
+) -> npt.NDArray[np.bool_]:
+    """Cutouts whose every plane is constant or has no pixel above ``faint`` (per band) after
+    normalisation."""
+    norm_max, top = stats["norm_max"], stats["top_fraction"]
+    with np.errstate(invalid="ignore"):
+        flat_plane = np.isnan(norm_max) & (top >= 0.5)
+        # a plateau of 1% of the pixels at the maximum is a saturated source, not an empty plane
+        plane_empty = ((norm_max < faint) & (top < PLATEAU)) | flat_plane
+    return np.asarray(plane_empty.all(axis=1), dtype=bool)
+
+
+def _no_noise(
+    stats: Mapping[str, npt.NDArray[np.float64]],
+    bands: Sequence[str],
+    empty: npt.NDArray[np.bool_],
+    found: list[dict[str, list[str]]],
+) -> None:
+    """A plane with a signal but sigma 0 (norm_max undefined while not constant): no noise at all."""
+    silent = np.isnan(stats["norm_max"]) & (stats["top_fraction"] < 0.5)
+    for i, c in zip(*np.nonzero(silent), strict=True):
+        if not empty[i]:
+            found[i].setdefault("noise_level_unusual", []).append(
+                f"{bands[c]}: no measurable noise (the sky's spread is 0: a noiseless or clipped image)"
+            )
+
+
+def annotate(decoded: DecodedFile, card: ModelCard) -> DecodedFile:
+    """``decoded`` (conformed to ``card``'s model) with the out-of-distribution warnings of each cutout
+    that has no error appended to its warnings."""
+    keep = [i for i, meta in enumerate(decoded.cutouts) if meta.error is None]
+    if not keep:
+        return decoded
+    section = card.input_statistics
+    statistics = None if section is None else section.by_input.get(decoded.format)
+    pixels = decoded.pixels if len(keep) == len(decoded.pixels) else decoded.pixels[keep]
+    extra = ood_warnings(pixels, decoded.format, card.input.bands, statistics)
+    cutouts = list(decoded.cutouts)
+    for i, warnings in zip(keep, extra, strict=True):
+        if warnings:
+            cutouts[i] = replace(cutouts[i], warnings=cutouts[i].warnings + warnings)
+    return replace(decoded, cutouts=tuple(cutouts))

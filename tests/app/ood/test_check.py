@@ -1,0 +1,155 @@
+"""app.ood.check: a card's training statistics turn into warnings; each warning has an input that trips
+it, and cutouts like the training ones trip none."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from functools import cache
+
+import numpy as np
+import pytest
+
+from app.card import KindStatistics, Quantiles
+from app.decode.types import CutoutError, CutoutMeta, DecodedFile
+from app.ood.check import CODES, MASKED_RULE, RULES, annotate, bound, ood_warnings
+from app.ood.stats import masked_fraction, plane_statistics
+from tests.app.ood.cutouts import SIGMA, box_blur, galaxy, gray_png_levels, linear_png_levels
+from tests.factories import card_data
+
+PERCENTS = (0.1, 1.0, 50.0, 99.0, 99.9)
+
+
+def quantiles(values: np.ndarray) -> dict[str, float]:
+    x = values[np.isfinite(values)]
+    q = np.percentile(x, PERCENTS) if x.size else np.zeros(5)
+    return {"n": int(x.size), **dict(zip(("p0.1", "p1", "p50", "p99", "p99.9"), map(float, q), strict=True))}
+
+
+def training_set(n: int, png: bool, seed: int = 100) -> np.ndarray:
+    """Galaxies of random brightness (30 to 3000 sigma) and core width (1.5 to 5 px)."""
+    rng = np.random.default_rng(seed)
+    cuts = [
+        galaxy((float(np.exp(rng.uniform(np.log(30), np.log(3000)))),), width_px=rng.uniform(1.5, 5), seed=k)
+        for k in range(seed, seed + n)
+    ]
+    return np.stack([gray_png_levels(c) if png else c for c in cuts])
+
+
+@cache
+def statistics(png: bool) -> KindStatistics:
+    x = training_set(400, png)
+    stats = plane_statistics(x, png=png)
+    return KindStatistics.model_validate(
+        {
+            "n": len(x),
+            "rendering": "documented stretch" if png else None,
+            "masked_fraction": quantiles(masked_fraction(x)),
+            "planes": {name: {"vis": quantiles(values[:, 0])} for name, values in stats.items()},
+        }
+    )
+
+
+def codes(x: np.ndarray, fmt: str = "fits") -> list[str]:
+    (found,) = ood_warnings(x[None], fmt, ("vis",), statistics(fmt != "fits"))
+    return [w.code for w in found]
+
+
+def test_cutouts_like_the_training_ones_trip_nothing() -> None:
+    fresh = training_set(60, False, seed=1000)
+    warned = [w for w in ood_warnings(fresh, "fits", ("vis",), statistics(False)) if w]
+    assert warned == []
+    rendered = training_set(60, True, seed=1000)
+    assert [w for w in ood_warnings(rendered, "png-gray", ("vis",), statistics(True)) if w] == []
+
+
+def _hot_pixel() -> np.ndarray:
+    x = galaxy()
+    x[0, 10, 10] = 1e6 * SIGMA
+    return x
+
+
+def _hole() -> np.ndarray:
+    x = galaxy()
+    x[0, 20:30, 20:30] = -60 * SIGMA
+    return x
+
+
+def _masked() -> np.ndarray:
+    x = galaxy()
+    x[0, :30] = np.nan
+    return x
+
+
+CASES: list[tuple[str, Callable[[], np.ndarray], str]] = [
+    ("noise_level_unusual", lambda: galaxy((7.0,)), "fits"),  # far fainter than any training galaxy
+    ("noise_level_unusual", lambda: galaxy((100.0,)) - galaxy((0.0,)), "fits"),  # noiseless
+    ("noise_correlated", lambda: box_blur(galaxy((300.0,))), "fits"),
+    ("dynamic_range_unusual", _hot_pixel, "fits"),
+    ("dynamic_range_unusual", _hole, "fits"),
+    ("saturated", lambda: np.minimum(galaxy((3000.0,)), np.float32(200 * SIGMA)), "fits"),
+    ("psf_size_unusual", lambda: galaxy((300.0,), width_px=15.0), "fits"),
+    ("psf_size_unusual", lambda: galaxy((300.0,), width_px=0.3), "fits"),  # sharper than any PSF
+    ("png_stretch_unusual", lambda: linear_png_levels(galaxy((300.0,))), "png-gray"),
+    ("too_many_masked", _masked, "fits"),
+    ("empty_cutout", lambda: galaxy((0.0,)), "fits"),
+    ("empty_cutout", lambda: np.zeros((1, 101, 101), np.float32), "fits"),
+    ("empty_cutout", lambda: gray_png_levels(galaxy((0.0,))), "png-gray"),
+]
+
+
+@pytest.mark.parametrize(("code", "make", "fmt"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_each_warning_has_an_input_that_trips_it(code: str, make: Callable[[], np.ndarray], fmt: str) -> None:
+    assert code in codes(make(), fmt)
+
+
+def test_every_code_is_tested() -> None:
+    assert {case[0] for case in CASES} == set(CODES)
+
+
+def test_an_empty_cutout_gets_no_other_statistic_warning() -> None:
+    assert codes(np.zeros((1, 101, 101), np.float32)) == ["empty_cutout"]
+
+
+def test_the_message_names_band_value_and_range() -> None:
+    (found,) = ood_warnings(galaxy((7.0,))[None], "fits", ("vis",), statistics(False))
+    (warning,) = found
+    assert warning.message.startswith("the noise relative to the signal is unlike the training data's: vis:")
+    assert "outside [" in warning.message
+
+
+def test_without_statistics_only_empty_cutouts_warn() -> None:
+    for x in (galaxy((7.0,)), box_blur(galaxy()), _masked()):
+        assert ood_warnings(x[None], "fits", ("vis",), None) == [()]
+    assert [w.code for w in ood_warnings(galaxy((0.0,))[None], "fits", ("vis",), None)[0]] == ["empty_cutout"]
+
+
+def test_bounds_widen_the_training_range_with_a_floor_for_fractions() -> None:
+    q = Quantiles.model_validate({"n": 10, "p0.1": 1.0, "p1": 2.0, "p50": 3.0, "p99": 6.0, "p99.9": 8.0})
+    both = bound(q, RULES["log_noise_to_signal"])
+    assert both is not None and (both.low, both.high) == pytest.approx((0.4, 8.6))  # margin 0.15 x (6 - 2)
+    upper = bound(q, RULES["top_fraction"])
+    assert upper is not None and upper.low is None
+    never = Quantiles.model_validate({"n": 10, "p0.1": 0.0, "p1": 0.0, "p50": 0.0, "p99": 0.0, "p99.9": 0.0})
+    masked = bound(never, MASKED_RULE)
+    assert masked is not None and masked.high == pytest.approx(0.02)  # a couple of masked pixels do not warn
+    assert bound(Quantiles.model_validate({**never.model_dump(by_alias=True), "n": 0}), MASKED_RULE) is None
+
+
+def test_annotate_appends_to_the_cutouts_without_an_error() -> None:
+    from app.card import ModelCard
+
+    data = card_data()
+    data["input_statistics"] = {
+        "description": "test",
+        "data": "synthetic",
+        "pixel_scale_arcsec": 0.1,
+        "psf": {"fwhm_arcsec": None, "note": "unknown"},
+        "by_input": {"fits": statistics(False).model_dump(by_alias=True)},
+    }
+    card = ModelCard.from_dict(data)
+    pixels = np.stack([galaxy(), galaxy((7.0,)), galaxy((7.0,))])
+    metas = tuple(CutoutMeta(file="f.fits", index=i, format="fits") for i in range(3))
+    metas = (metas[0], metas[1], replace(metas[2], error=CutoutError("all_nan", "x")))
+    out = annotate(DecodedFile("f.fits", "fits", pixels, metas), card)
+    assert [[w.code for w in m.warnings] for m in out.cutouts] == [[], ["noise_level_unusual"], []]
