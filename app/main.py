@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__
-from app.api import classify, errors, health, metrics, models
+from app.api import classify, errors, explain, health, metrics, models
 from app.api.body_limit import BodyLimitMiddleware
 from app.config import Settings, load_settings
 from app.service import NoModelsError, Service, StartupError
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last is outermost: the byte limit answers before anything reads the body.
     application.add_middleware(errors.CatchAllMiddleware)
     application.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
-    for router in (classify.router, models.router, health.router, metrics.router):
+    for router in (classify.router, explain.router, models.router, health.router, metrics.router):
         application.include_router(router)
     return application
 

@@ -161,3 +161,24 @@ class ReadyResponse(BaseModel):
     status: Literal["ready", "starting", "failed", "stopping"]
     models: dict[str, ModelReadiness]
     error: str | None = None
+
+
+class ExplainedCutout(CutoutResult):
+    """The score of one cutout and its saliency map: ``saliency[row][column]``, the cutout's size, rows
+    in FITS order (row 0 at the bottom, as the cutout's pixel array; flip it to display north up),
+    in log-odds: positive where hiding the region lowers the lens log-odds (evidence for a lens),
+    negative where it raises it. ``segments`` (LIME only): the superpixel label of each pixel."""
+
+    saliency: list[list[float]]
+    segments: list[list[int]] | None = None
+
+
+class ExplainResponse(BaseModel):
+    """``POST /explain``: the model, the method and its parameters, and one item per cutout of the
+    file, in order (an error item for a cutout or file that could not be explained)."""
+
+    model: ModelRef
+    method: Literal["occlusion", "lime"]
+    target: Literal["log_odds"] = "log_odds"
+    parameters: dict[str, int | float]
+    results: list[ExplainedCutout | CutoutFailure]
