@@ -5,6 +5,7 @@
     lensfinder serve [--host 0.0.0.0] [--port 8000]
     lensfinder models [--url URL | --models-dir DIR] [--json]
     lensfinder gallery results.csv --top 100 --out gallery.html
+    lensfinder explain FILE [--out overlay.png] [--method occlusion|lime] [--url URL]
 
 Exit status: 0 when the run finished (per-cutout errors are rows of the table, not failures), 1 when
 it could not (the service unreachable, an output it cannot append to, no input), 2 for a usage error.
@@ -19,6 +20,8 @@ import sys
 from pathlib import Path
 
 from app.cli import table
+from app.cli.explain import add_parser as add_explain_parser
+from app.cli.explain import cmd_explain
 from app.cli.models import card_lines, list_models
 from app.cli.run import Run, RunSpec, run_classify, run_score, run_score_dask
 from app.cli.summary import Summary
@@ -94,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     gallery.add_argument("--out", "-o", type=Path, default=Path("gallery.html"))
     gallery.add_argument("--title", default=None)
     gallery.add_argument("--lenses-only", action="store_true", help="only cutouts with is_lens")
+    gallery.add_argument(
+        "--explain", action="store_true", help="add each cutout's occlusion saliency map (models in process)"
+    )
+    gallery.add_argument("--models-dir", type=Path, help="models for --explain (default: models/)")
+    add_explain_parser(commands)
     return parser
 
 
@@ -167,15 +175,20 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_gallery(args: argparse.Namespace) -> int:
     from app.gallery import write_gallery
 
+    heat = None
+    if args.explain:
+        from app.explain.local import GalleryHeat, LocalExplainer
+
+        heat = GalleryHeat(LocalExplainer(args.models_dir))
     shown = write_gallery(
-        args.results, args.out, top=args.top, title=args.title, lenses_only=args.lenses_only
+        args.results, args.out, top=args.top, title=args.title, lenses_only=args.lenses_only, heat=heat
     )
     print(f"wrote {args.out}: {shown} candidates")
     return 0
 
 
 COMMANDS = {"classify": cmd_classify, "score": cmd_score, "serve": cmd_serve, "models": cmd_models,
-            "gallery": cmd_gallery}  # fmt: skip
+            "gallery": cmd_gallery, "explain": cmd_explain}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

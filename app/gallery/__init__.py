@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ import numpy as np
 from app.cli.table import read_table
 from app.gallery.page import Card, page
 from app.gallery.thumbs import ThumbMaker
+
+Heat = Callable[[str, int, str], bytes | None]  # (file, index, model) -> saliency overlay PNG
 
 
 def _text(value: object) -> str:
@@ -25,8 +28,9 @@ def _float(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def candidates(results: Path, top: int, *, lenses_only: bool = False) -> list[Card]:
-    """The ``top`` scored cutouts of ``results`` by probability (ties: table order), with thumbnails."""
+def candidates(results: Path, top: int, *, lenses_only: bool = False, heat: Heat | None = None) -> list[Card]:
+    """The ``top`` scored cutouts of ``results`` by probability (ties: table order), with thumbnails
+    (and saliency overlays when ``heat`` is given: ``heat(file, index, model)`` -> PNG or None)."""
     table = read_table(results)
     probability = np.asarray(table["probability"], dtype=np.float64)
     scored = np.isfinite(probability) & (np.char.str_len(np.asarray(table["error"], dtype=str)) == 0)
@@ -53,16 +57,23 @@ def candidates(results: Path, top: int, *, lenses_only: bool = False) -> list[Ca
                 warnings=_text(row["warnings"]).replace(";", ", "),
                 png=thumb.png,
                 kind=thumb.kind,
+                heat=None if heat is None else heat(_text(row["file"]), index, _text(row["model"])),
             )
         )
     return cards
 
 
 def write_gallery(
-    results: Path, out: Path, *, top: int = 100, title: str | None = None, lenses_only: bool = False
+    results: Path,
+    out: Path,
+    *,
+    top: int = 100,
+    title: str | None = None,
+    lenses_only: bool = False,
+    heat: Heat | None = None,
 ) -> int:
     """Write the gallery of ``results`` to ``out``; returns the number of candidates shown."""
-    cards = candidates(results, top, lenses_only=lenses_only)
+    cards = candidates(results, top, lenses_only=lenses_only, heat=heat)
     title = title or f"lensfinder candidates: {results.name}"
     subtitle = f"top {len(cards)} of {results} by lens probability"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ class Card:
     warnings: str
     png: bytes | None
     kind: str
+    heat: bytes | None = None  # the occlusion saliency overlay (lensfinder gallery --explain)
 
 
 def sexagesimal(ra: float, dec: float) -> str:
@@ -61,12 +62,18 @@ def _card(card: Card) -> str:
         picture = f'<img src="data:image/png;base64,{data}" alt="cutout {e(card.id)}" title="{e(card.kind)}">'
     else:
         picture = f'<div class="missing">{e(card.kind)}</div>'
+    if card.heat is not None:
+        heat = base64.b64encode(card.heat).decode("ascii")
+        title = "occlusion saliency: red, evidence for a lens; blue, against"
+        overlay = f'<img src="data:image/png;base64,{heat}" alt="saliency" title="{title}">'
+        picture = f'<div class="pair">{picture}{overlay}</div>'
     name = card.file.rsplit("/", 1)[-1] + (f" [{card.index}]" if card.index > 0 else "")
     grades = "".join(f'<button type="button" data-grade="{g}">{g}</button>' for g in GRADES)
     lens = ' <span class="lens">lens</span>' if card.is_lens else ""
     warnings = f'<div class="warn">{e(card.warnings)}</div>' if card.warnings else ""
+    kind = "card two" if card.heat is not None else "card"
     return (
-        f'<figure class="card" data-file="{e(card.file)}" data-index="{card.index}" data-id="{e(card.id)}" '
+        f'<figure class="{kind}" data-file="{e(card.file)}" data-index="{card.index}" data-id="{e(card.id)}" '
         f'data-p="{card.probability:.6f}">{picture}<figcaption>'
         f'<div><b>#{card.rank}</b> <span class="id">{e(card.id or "no id")}</span></div>'
         f'<div class="p">p = {card.probability:.4f}{lens}</div>'
@@ -90,6 +97,7 @@ figcaption{margin-top:5px}.id{font-family:monospace}.p{color:#fc6}
 .grades button{background:#2a2a2a;color:#ccc;border:1px solid #444;margin:4px 2px 0 0;width:28px;
   cursor:pointer}
 .grades button.on{background:#4a7;color:#000}
+.two{grid-column:span 2}.pair{display:flex;gap:6px;justify-content:center}.pair img{margin:0}
 """
 
 SCRIPT = """
