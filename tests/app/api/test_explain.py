@@ -30,6 +30,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     models = tmp_path_factory.mktemp("models")
     tiny_model(models, "space", scale=30.0)
     tiny_model(models, "ground", bands=("u", "g", "r", "i"), accepts=("fits",), pixel_scale=0.2, scale=30.0)
+    tiny_model(models, "rgb", bands=("i", "r", "g"), accepts=("png-rgb",), pixel_scale=0.2, scale=0.02)
     with serving(settings(models, max_batch=64)) as served:
         yield served
 
@@ -87,6 +88,19 @@ def test_a_four_band_cube_and_a_png(client: TestClient) -> None:
     assert cube.status_code == 200 and cube.headers["x-lensfinder-model"].startswith("ground")
     gray = post(client, ("g.png", png_bytes((bright_corner() * 100).clip(0, 255).astype(np.uint8), "L")))
     assert gray.status_code == 200 and np.array(gray.json()["results"][0]["saliency"]).shape == (SIZE, SIZE)
+
+
+@pytest.mark.parametrize("method", ["occlusion", "lime"])
+def test_a_colour_composite_png(client: TestClient, method: str) -> None:
+    levels = np.full((SIZE, SIZE, 3), 20, np.uint8)
+    levels[SIZE - 80 : SIZE - 60, 20:40] = 220  # display rows: FITS rows 60-79 once the decoder flips
+    answer = post(client, ("c.png", png_bytes(levels, "RGB")), query=f"?method={method}")
+    assert answer.status_code == 200 and answer.json()["model"]["name"] == "rgb"
+    saliency = np.array(answer.json()["results"][0]["saliency"])
+    row, col = np.unravel_index(np.argmax(saliency), saliency.shape)
+    assert 55 <= row < 85 and 15 <= col < 45
+    picture = post(client, ("c.png", png_bytes(levels, "RGB")), query=f"?method={method}&format=png")
+    assert picture.headers["content-type"] == "image/png"
 
 
 def test_one_file_only(client: TestClient) -> None:
