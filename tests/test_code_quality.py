@@ -1,4 +1,4 @@
-"""The repository's own checks: ruff on everything, mypy --strict on app/ (configured in pyproject)."""
+"""The repository's own checks: ruff (lint and format) on everything, mypy --strict on app/ (configured in pyproject)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_ruff_is_clean() -> None:
     result = _run("ruff", "check", "app", "training", "tests", "bench")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_clean() -> None:
+    result = _run("ruff", "format", "--check", "app", "training", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
