@@ -1,4 +1,4 @@
-"""The repository's own checks: ruff (lint and format) on everything, mypy --strict on app/ (configured in pyproject)."""
+"""The repository's own checks: ruff (lint, format) on everything, mypy --strict on app/ (pyproject)."""
 
 from __future__ import annotations
 
