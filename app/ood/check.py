@@ -174,7 +174,7 @@ def ood_warnings(
                     found[i].setdefault(rule.code, []).append(
                         f"{band}: {rule.what} {values[i]:.3g} outside {_range(limits)}"
                     )
-        _no_noise(stats, bands, empty, found)
+        _no_noise(stats, bands, empty, found, statistics)
         limits = bound(statistics.masked_fraction, MASKED_RULE, margin)
         if limits is not None:
             masked = masked_fraction(pixels)
@@ -236,11 +236,16 @@ def _no_noise(
     bands: Sequence[str],
     empty: npt.NDArray[np.bool_],
     found: list[dict[str, list[str]]],
+    statistics: KindStatistics,
 ) -> None:
-    """A plane with a signal but sigma 0 (norm_max undefined while not constant): no noise at all."""
+    """A plane with a signal but sigma 0 (norm_max undefined while not constant): no noise at all,
+    where most training cutouts had a measurable noise in that band. (A colour composite's sky is
+    clipped to black, so its training planes have no measurable noise either: nothing to compare.)"""
+    trained = statistics.planes.get("norm_max", {})
+    measurable = [band in trained and trained[band].n >= statistics.n // 2 for band in bands]
     silent = np.isnan(stats["norm_max"]) & (stats["top_fraction"] < 0.5)
     for i, c in zip(*np.nonzero(silent), strict=True):
-        if not empty[i]:
+        if measurable[c] and not empty[i]:
             found[i].setdefault("noise_level_unusual", []).append(
                 f"{bands[c]}: no measurable noise (the sky's spread is 0: a noiseless or clipped image)"
             )

@@ -153,3 +153,17 @@ def test_annotate_appends_to_the_cutouts_without_an_error() -> None:
     metas = (metas[0], metas[1], replace(metas[2], error=CutoutError("all_nan", "x")))
     out = annotate(DecodedFile("f.fits", "fits", pixels, metas), card)
     assert [[w.code for w in m.warnings] for m in out.cutouts] == [[], ["noise_level_unusual"], []]
+
+
+def test_no_noise_warning_only_where_training_had_measurable_noise() -> None:
+    # A composite's sky is clipped to black: no measurable noise in training either, so a clipped
+    # cutout must not be told it is noiseless (it was, on the real rgb model: 100% false warnings).
+    clipped = np.clip(galaxy((500.0,)) - 3 * SIGMA, 0, None)
+    trained = statistics(False)
+    assert "noise_level_unusual" in codes(clipped)
+    no_noise = trained.model_copy(
+        update={"planes": trained.planes | {"norm_max": {"vis": Quantiles.model_validate(
+            {"n": 0, "p0.1": 0.0, "p1": 0.0, "p50": 0.0, "p99": 0.0, "p99.9": 0.0})}}}
+    )  # fmt: skip
+    (found,) = ood_warnings(clipped[None], "fits", ("vis",), no_noise)
+    assert "noise_level_unusual" not in [w.code for w in found]
