@@ -161,7 +161,12 @@ def run_score_dask(
     spec: RunSpec, options: Options, settings: Mapping[str, Any], address: str, *, partition: int = 1024
 ) -> tuple[Run, Summary]:
     """``lensfinder score --dask ADDRESS``: score on a Dask cluster (``local:N`` starts N local workers)."""
-    from app.bulk.on_dask import dask_client, score_on_dask
+    try:
+        from app.bulk.on_dask import dask_client, score_on_dask
+    except ImportError as error:  # the optional extra is not installed
+        raise ValueError(
+            f"--dask needs Dask: pip install -e '.[distributed]' (or dask[distributed]) ({error})"
+        ) from None
 
     run = Run(spec)
     if not run.todo:
