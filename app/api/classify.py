@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 
 from app.api.deps import ServiceDep
 from app.api.errors import ERROR_RESPONSE
-from app.api.upload import FIELD, read_uploads
+from app.api.upload import read_uploads, upload_body
 from app.schemas import ClassifyResponse
 from app.scoring.classify import classify
 from app.scoring.errors import ClientGone
@@ -22,27 +22,14 @@ router = APIRouter(tags=["classify"])
 
 # The body is read by hand (app/api/upload.py, for the limits and their error codes), so the form is
 # described here for the OpenAPI docs.
-_UPLOAD_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": [FIELD],
-                    "properties": {
-                        FIELD: {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "description": "FITS (plain or gzip) or PNG cutouts, stacks or cubes; "
-                            "recognised by their bytes, not their names",
-                        }
-                    },
-                }
-            }
-        },
+_UPLOAD_BODY = upload_body(
+    {
+        "type": "array",
+        "items": {"type": "string", "format": "binary"},
+        "description": "FITS (plain or gzip) or PNG cutouts, stacks or cubes; recognised by their bytes, "
+        "not their names",
     }
-}
+)
 
 ModelQuery = Annotated[
     str | None,

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from app.api.classify import ModelQuery, ThresholdQuery, _unless_client_leaves
 from app.api.deps import ServiceDep
 from app.api.errors import ERROR_RESPONSE
-from app.api.upload import FIELD, read_uploads
+from app.api.upload import read_uploads, upload_body
 from app.explain.lime import LimeParams
 from app.explain.occlusion import OcclusionParams
 from app.explain.overlay import overlay_png
@@ -26,27 +26,13 @@ from app.scoring.errors import InvalidRequest, NothingToScore
 
 router = APIRouter(tags=["explain"])
 
-_UPLOAD_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": [FIELD],
-                    "properties": {
-                        FIELD: {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "one FITS (plain or gzip) or PNG file: a cutout or a stack of "
-                            "at most 16",
-                        }
-                    },
-                }
-            }
-        },
+_UPLOAD_BODY = upload_body(
+    {
+        "type": "string",
+        "format": "binary",
+        "description": "one FITS (plain or gzip) or PNG file: a cutout or a stack of at most 16",
     }
-}
+)
 PNG_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {"image/png": {}},

@@ -10,6 +10,8 @@ A client that leaves while sending is :class:`~app.scoring.errors.ClientGone` (n
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 from starlette.requests import ClientDisconnect
 
@@ -19,6 +21,13 @@ from app.scoring.prepare import Upload
 
 FIELD = "files"
 TEXT_FIELDS = 16  # non-file parts a form may hold besides its files (text parts named files count too)
+
+
+def upload_body(files: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI ``openapi_extra`` describing a multipart body whose parts named ``files`` follow the
+    schema ``files``: routes read the body by hand (:func:`read_uploads`), so FastAPI cannot infer it."""
+    form = {"type": "object", "required": [FIELD], "properties": {FIELD: files}}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": form}}}}
 
 
 def _too_many(max_files: int, detail: str) -> TooManyFiles:
