@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -36,7 +37,7 @@ from app.decode.header import HeaderInfo, band_names, read_header_info
 from app.decode.layout import ImageInfo, Layout, plan_layout
 from app.decode.limits import DecodeLimits
 from app.decode.masking import apply_masking_rule, masked_fractions
-from app.decode.prescan import prescan
+from app.decode.prescan import HduSpan, prescan
 from app.decode.types import CutoutError, CutoutMeta, DecodedFile, DecodeWarning
 
 _BITPIX = (8, 16, 32, 64, -32, -64)
@@ -68,14 +69,75 @@ def _declared_shape(header: Any, label: str) -> tuple[int, ...]:
 class _Source:
     """One image HDU chosen for reading: how to get its stored array and its image header."""
 
-    def __init__(self, hdu: Any, header: Any, bitpix: int, compressed: bool) -> None:
-        self.hdu, self.header, self.bitpix, self.compressed = hdu, header, bitpix, compressed
+    def __init__(self, read: Callable[[], npt.NDArray[Any]], header: Any, bitpix: int) -> None:
+        self.raw, self.header, self.bitpix = read, header, bitpix
 
-    def raw(self) -> npt.NDArray[Any]:
-        if self.compressed:
-            image = fits.CompImageHDU(bintable=self.hdu, do_not_scale_image_data=True)
-            return np.asarray(image.data)
-        return np.asarray(self.hdu.data)
+
+def _hdu_reader(hdu: Any, compressed: bool) -> Callable[[], npt.NDArray[Any]]:
+    if compressed:
+        return lambda: np.asarray(fits.CompImageHDU(bintable=hdu, do_not_scale_image_data=True).data)
+    return lambda: np.asarray(hdu.data)
+
+
+def _buffer_reader(
+    data: bytes, start: int, shape: tuple[int, ...], bitpix: int
+) -> Callable[[], npt.NDArray[Any]]:
+    # FITS stores big-endian integers and IEEE floats; BITPIX 8 is unsigned (the standard, section 5.2)
+    dtype = np.dtype("u1") if bitpix == 8 else np.dtype(f">{'f' if bitpix < 0 else 'i'}{abs(bitpix) // 8}")
+    return lambda: np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=start).reshape(shape)
+
+
+def _image(
+    index: int, header: Any, data_start: int, data: bytes, limits: DecodeLimits
+) -> tuple[tuple[int, ...], int] | None:
+    """An uncompressed image HDU's declared shape and BITPIX, checked against the limits and against
+    the bytes present; None when it holds no pixels (NAXIS = 0 or a zero-length axis)."""
+    label = _label(index, header)
+    shape = _declared_shape(header, label)
+    bitpix = header.get("BITPIX")
+    if bitpix not in _BITPIX:
+        raise DecodeError("unsupported_data", f"{label}: BITPIX = {bitpix!r} is not a FITS data type")
+    pixels = math.prod(shape)
+    if pixels > limits.max_pixels:
+        raise DecodeError(
+            "too_large",
+            f"{label} declares a {'x'.join(map(str, shape))} array = {pixels} pixels; "
+            f"the limit is {limits.max_pixels} pixels per image",
+        )
+    if not shape or pixels == 0:
+        return None
+    end = data_start + pixels * abs(int(bitpix)) // 8
+    if end > len(data):
+        raise DecodeError(
+            "bad_fits",
+            f"{label} declares {end} bytes up to the end of its data but the file "
+            f"has only {len(data)}: it is truncated",
+        )
+    return shape, int(bitpix)
+
+
+def _single_image(
+    spans: list[HduSpan], data: bytes, limits: DecodeLimits
+) -> tuple[list[ImageInfo], dict[int, _Source]] | None:
+    """The images of a file that is one well-formed primary image HDU and nothing else (a survey's
+    single cutout), read from the header prescan parsed and the bytes after it; None for any other
+    file, which goes through astropy's HDU list.
+
+    Why: astropy's HDU list parses the header a second time and costs about as much again as the
+    rest of decoding such a file, which a client sending thousands of one-cutout files pays per file.
+    """
+    if len(spans) != 1 or spans[0].end != len(data):
+        return None
+    span = spans[0]
+    header = span.header
+    if header.get("SIMPLE") is not True or header.get("GROUPS") is True or "XTENSION" in header:
+        return None
+    image = _image(0, header, span.data_start, data, limits)
+    if image is None:
+        return [], {}
+    shape, bitpix = image
+    source = _Source(_buffer_reader(data, span.data_start, shape, bitpix), header, bitpix)
+    return [ImageInfo(0, _label(0, header), shape, band_names(header))], {0: source}
 
 
 def _scan(hdul: Any, data: bytes, limits: DecodeLimits) -> tuple[list[ImageInfo], dict[int, _Source]]:
@@ -92,32 +154,15 @@ def _scan(hdul: Any, data: bytes, limits: DecodeLimits) -> tuple[list[ImageInfo]
         label = _label(index, hdu.header)
         if is_compressed_image(hdu):
             declared = check_compressed_hdu(hdu, data, label, limits)
-            shape, bitpix = declared.shape, declared.bitpix
+            shape = declared.shape
             if shape and 0 not in shape:
                 header = fits.CompImageHDU(bintable=hdu, do_not_scale_image_data=True).header
-                sources[index] = _Source(hdu, header, bitpix, compressed=True)
+                sources[index] = _Source(_hdu_reader(hdu, compressed=True), header, declared.bitpix)
         elif isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU) and not isinstance(hdu, fits.GroupsHDU):
-            header = hdu.header
-            shape = _declared_shape(header, label)
-            bitpix = header.get("BITPIX")
-            if bitpix not in _BITPIX:
-                raise DecodeError("unsupported_data", f"{label}: BITPIX = {bitpix!r} is not a FITS data type")
-            pixels = math.prod(shape)
-            if pixels > limits.max_pixels:
-                raise DecodeError(
-                    "too_large",
-                    f"{label} declares a {'x'.join(map(str, shape))} array = {pixels} pixels; "
-                    f"the limit is {limits.max_pixels} pixels per image",
-                )
-            if shape and pixels > 0:
-                end = int(hdu.fileinfo()["datLoc"]) + pixels * abs(int(bitpix)) // 8
-                if end > len(data):
-                    raise DecodeError(
-                        "bad_fits",
-                        f"{label} declares {end} bytes up to the end of its data but the file "
-                        f"has only {len(data)}: it is truncated",
-                    )
-                sources[index] = _Source(hdu, header, int(bitpix), compressed=False)
+            image = _image(index, hdu.header, int(hdu.fileinfo()["datLoc"]), data, limits)
+            if image is not None:
+                shape, bitpix = image
+                sources[index] = _Source(_hdu_reader(hdu, compressed=False), hdu.header, bitpix)
         if index in sources:
             header = sources[index].header
             images.append(ImageInfo(index, label, shape, band_names(header)))
@@ -190,30 +235,41 @@ def _fits_warnings(caught: list[warnings.WarningMessage]) -> tuple[DecodeWarning
     return tuple(DecodeWarning("fits_nonstandard", text) for text in list(seen)[:_MAX_FITS_WARNINGS])
 
 
+def _plan(images: list[ImageInfo], channels: int | None, limits: DecodeLimits) -> Layout:
+    layout = plan_layout(images, channels, limits.max_cutouts)
+    total = sum(math.prod(im.shape) for im in layout.images)
+    if total > limits.max_total_pixels:
+        raise DecodeError(
+            "too_large",
+            f"the file's images hold {total} pixels together; the limit is "
+            f"{limits.max_total_pixels} per file",
+        )
+    return layout
+
+
 def _read(data: bytes, filename: str, channels: int | None, limits: DecodeLimits) -> DecodedFile:
-    prescan(data, limits)
-    hdul = fits.open(
-        io.BytesIO(data),
-        mode="readonly",
-        memmap=False,
-        lazy_load_hdus=True,
-        disable_image_compression=True,
-        do_not_scale_image_data=True,
-    )
-    try:
-        images, sources = _scan(hdul, data, limits)
-        layout = plan_layout(images, channels, limits.max_cutouts)
-        total = sum(math.prod(im.shape) for im in layout.images)
-        if total > limits.max_total_pixels:
-            raise DecodeError(
-                "too_large",
-                f"the file's images hold {total} pixels together; the limit is "
-                f"{limits.max_total_pixels} per file",
-            )
-        pixels = _assemble(layout, sources)
-        infos = _infos(layout, sources, hdul[0].header)
-    finally:
-        hdul.close()
+    spans = prescan(data, limits)
+    single = _single_image(spans, data, limits)
+    if single is not None:
+        layout = _plan(single[0], channels, limits)
+        pixels = _assemble(layout, single[1])
+        infos = _infos(layout, single[1], spans[0].header)
+    else:
+        hdul = fits.open(
+            io.BytesIO(data),
+            mode="readonly",
+            memmap=False,
+            lazy_load_hdus=True,
+            disable_image_compression=True,
+            do_not_scale_image_data=True,
+        )
+        try:
+            images, sources = _scan(hdul, data, limits)
+            layout = _plan(images, channels, limits)
+            pixels = _assemble(layout, sources)
+            infos = _infos(layout, sources, hdul[0].header)
+        finally:
+            hdul.close()
     fractions = masked_fractions(pixels)
     cutouts = []
     for i, (info, fraction) in enumerate(zip(infos, fractions, strict=True)):

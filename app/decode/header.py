@@ -16,6 +16,7 @@ Sources, first match wins (the image HDU's own header before the primary header 
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings as pywarnings
 from dataclasses import dataclass
@@ -25,12 +26,15 @@ import astropy.units as u
 import numpy as np
 from astropy.io.fits import Header
 from astropy.utils.exceptions import AstropyWarning
-from astropy.wcs import WCS
+from astropy.wcs import WCS, Wcsprm
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from app.decode.types import DecodeWarning
 
 _WCS_KEYS = ("CTYPE1", "CD1_1", "CDELT1", "PC1_1", "CRVAL1")
+# distortions that astropy's WCS class applies and wcslib's Wcsprm alone does not (SIP, paper IV
+# lookup tables); TPV and other wcslib-native distortions are in Wcsprm
+_DISTORTION_KEYS = ("A_ORDER", "B_ORDER", "AP_ORDER", "CPDIS1", "CPDIS2", "D2IMDIS1", "D2IMDIS2")
 _MAX_FILTER_KEYS = 999
 
 
@@ -131,13 +135,11 @@ def _keyword_radec(headers: tuple[Header, ...], warnings: list[DecodeWarning]) -
 
 
 def _make_wcs(header: Header, warnings: list[DecodeWarning]) -> WCS | None:
-    if not any(key in header for key in _WCS_KEYS):
-        return None
     try:
         wcs = WCS(header)
         if wcs.has_celestial:
-            # .celestial builds a second WCS (a third of a small file's decoding time); a 2-D
-            # celestial WCS already is one (_wcs_centre reads its longitude and latitude axes by index)
+            # .celestial builds a second WCS; a 2-D celestial WCS already is one (_wcs_centre reads
+            # its longitude and latitude axes by index)
             return wcs if wcs.naxis == 2 else wcs.celestial
         if wcs.naxis >= 2:
             return wcs.sub([1, 2])
@@ -160,29 +162,96 @@ def _wcs_centre(
             DecodeWarning("bad_wcs", f"the WCS cannot place the image centre on the sky: {exc}"[:300])
         )
         return None
-    if not (math.isfinite(ra_f) and math.isfinite(dec_f) and -90.0 <= dec_f <= 90.0):
+    return _on_sky(ra_f, dec_f, warnings)
+
+
+def _on_sky(ra: float, dec: float, warnings: list[DecodeWarning]) -> tuple[float, float] | None:
+    if not (math.isfinite(ra) and math.isfinite(dec) and -90.0 <= dec <= 90.0):
         warnings.append(DecodeWarning("bad_wcs", "the WCS puts the image centre off the sky; ra/dec not set"))
         return None
-    return ra_f % 360.0, dec_f
+    return ra % 360.0, dec
 
 
-def _wcs_scale(wcs: WCS) -> float | None:
+@functools.lru_cache(maxsize=64)
+def _arcsec_per(unit: str) -> float:
+    """Arcseconds in one ``unit`` (a CUNITn value); raises for a non-angular unit."""
+    return float(u.Unit(unit).to(u.arcsec))
+
+
+def _arcsec_scale(scales: Any, units: Any) -> float | None:
+    """The geometric mean of two celestial axes' pixel scales, in arcsec/px (units: CUNITn, deg if blank)."""
     try:
-        scales = proj_plane_pixel_scales(wcs)
-        factors = []
-        for unit in wcs.wcs.cunit:
-            text = str(unit).strip()
-            factors.append(u.Unit(text or "deg").to(u.arcsec))
+        factors = [_arcsec_per(str(unit).strip() or "deg") for unit in units]
         arcsec = [abs(float(s)) * f for s, f in zip(scales, factors, strict=True)]
-    except Exception:  # non-angular units, singular matrices: no usable scale
+    except Exception:  # non-angular units: no usable scale
         return None
     scale = math.sqrt(arcsec[0] * arcsec[1])
     return scale if math.isfinite(scale) and scale > 0.0 else None
 
 
+def _wcs_scale(wcs: WCS) -> float | None:
+    try:
+        scales = proj_plane_pixel_scales(wcs)
+    except Exception:  # singular matrices: no usable scale
+        return None
+    return _arcsec_scale(scales, wcs.wcs.cunit)
+
+
+def _sky_from_wcsprm(
+    header: Header, height: int, width: int, warnings: list[DecodeWarning]
+) -> tuple[tuple[float, float] | None, float | None] | None:
+    """Centre and pixel scale straight from wcslib (astropy's ``Wcsprm``), the same numbers as the
+    ``WCS`` route for a plain celestial WCS at a tenth of its cost (``WCS`` re-verifies every header
+    card, and that was most of the time spent on a small file). None where the ``WCS`` class is needed:
+    SIP or lookup-table distortions (which only it applies), no celestial axes, or a WCS wcslib
+    rejects (the ``WCS`` route then words the warning)."""
+    if any(key in header for key in _DISTORTION_KEYS):
+        return None
+    try:
+        prm = Wcsprm(header.tostring(endcard=False, padding=False).encode("ascii"), relax=True)
+        prm.fix()
+        prm.set()
+        lng, lat = int(prm.lng), int(prm.lat)
+        if lng < 0 or lat < 0:
+            return None
+        axes = sorted((lng, lat))  # the celestial pixel axes, in order: x then y of the image
+        pixel = np.zeros((1, prm.naxis))
+        pixel[0, axes[0]], pixel[0, axes[1]] = (width - 1) / 2.0, (height - 1) / 2.0
+        world = prm.p2s(pixel, 0)["world"][0]
+        # astropy.wcs.utils.proj_plane_pixel_scales on the celestial axes: column norms of CDELT x PC
+        matrix = (np.diag(prm.get_cdelt()) @ prm.get_pc())[np.ix_(axes, axes)]
+        scales = np.sqrt((matrix**2).sum(axis=0))
+        units = [prm.cunit[k] for k in axes]
+    except Exception:  # wcslib raises many types for broken headers; the WCS route reports them
+        return None
+    return _on_sky(float(world[lng]), float(world[lat]), warnings), _arcsec_scale(scales, units)
+
+
 def _positive(value: Any) -> float | None:
     number = _number(value)
     return number if number is not None and number > 0.0 else None
+
+
+def _from_wcs(
+    header: Header,
+    height: int,
+    width: int,
+    radec: tuple[float, float] | None,
+    scale: float | None,
+    warnings: list[DecodeWarning],
+) -> tuple[tuple[float, float] | None, float | None]:
+    """Fill in the centre and the pixel scale the keywords left unknown, from the header's WCS."""
+    fast = _sky_from_wcsprm(header, height, width, warnings)
+    if fast is not None:
+        return radec or fast[0], scale or fast[1]
+    wcs = _make_wcs(header, warnings)
+    if wcs is None:
+        return radec, scale
+    if radec is None:
+        radec = _wcs_centre(wcs, height, width, warnings)
+    if scale is None:
+        scale = _wcs_scale(wcs)
+    return radec, scale
 
 
 def read_header_info(header: Header, primary: Header | None, height: int, width: int) -> HeaderInfo:
@@ -201,11 +270,8 @@ def read_header_info(header: Header, primary: Header | None, height: int, width:
         scale = _positive(header.get("PIXSCALE"))
         # The WCS only when the keywords leave something unknown: building one is most of the cost
         # of reading a small file's header
-        wcs = _make_wcs(header, warnings) if radec is None or scale is None else None
-        if radec is None and wcs is not None:
-            radec = _wcs_centre(wcs, height, width, warnings)
-        if scale is None and wcs is not None:
-            scale = _wcs_scale(wcs)
+        if (radec is None or scale is None) and any(key in header for key in _WCS_KEYS):
+            radec, scale = _from_wcs(header, height, width, radec, scale, warnings)
     if scale is None and primary is not None:
         scale = _positive(primary.get("PIXSCALE"))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from astropy.io.fits import Header
@@ -22,6 +23,20 @@ from app.decode.limits import DecodeLimits
 
 BLOCK = 2880
 MAX_AXES = 999  # FITS 4.0 section 4.4.1: NAXIS <= 999; the same bound is applied to TFIELDS, ZNAXIS
+
+
+@dataclass(frozen=True, slots=True)
+class HduSpan:
+    """Where one HDU lies in the file: its parsed header, and the byte offsets of its data."""
+
+    header: Header
+    data_start: int
+    data_bytes: int
+
+    @property
+    def end(self) -> int:
+        """The offset just after the HDU's last data block (data padded to 2880 bytes)."""
+        return self.data_start + math.ceil(self.data_bytes / BLOCK) * BLOCK
 
 
 def _int(header: Header, key: str, label: str, default: int) -> int:
@@ -59,14 +74,17 @@ def _data_bytes(header: Header, index: int, label: str) -> int:
     return abs(bitpix) // 8 * gcount * (pcount + cells)
 
 
-def prescan(data: bytes, limits: DecodeLimits) -> None:
-    """Check every header's structural cards (see the module docstring); raises DecodeError."""
+def prescan(data: bytes, limits: DecodeLimits) -> list[HduSpan]:
+    """Check every header's structural cards (see the module docstring); raises DecodeError.
+
+    Returns the HDUs found, in order, up to where the file stops being a sequence of HDUs."""
     stream: Any = io.BytesIO(data)
+    spans: list[HduSpan] = []
     pos = 0
     index = 0
     while pos + BLOCK <= len(data):
         if index > 0 and not data.startswith(b"XTENSION", pos):
-            return  # not another HDU: astropy will warn about trailing bytes
+            return spans  # not another HDU: astropy will warn about trailing bytes
         if index >= limits.max_hdus:
             raise DecodeError("too_large", f"the file holds more than {limits.max_hdus} HDUs, the limit")
         label = f"HDU {index}"
@@ -76,6 +94,8 @@ def prescan(data: bytes, limits: DecodeLimits) -> None:
         except Exception as exc:  # a header astropy cannot parse: astropy's own open would fail too
             raise DecodeError("bad_fits", f"{label}: the header cannot be read: {exc}"[:300]) from None
         header_end = stream.tell()
-        size = _data_bytes(header, index, label)
-        pos = header_end + math.ceil(size / BLOCK) * BLOCK
+        span = HduSpan(header, header_end, _data_bytes(header, index, label))
+        spans.append(span)
+        pos = span.end
         index += 1
+    return spans

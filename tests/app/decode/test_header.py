@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from astropy.io import fits
+from astropy.wcs import WCS
 
 from app.decode import decode_bytes
 from app.decode.header import band_names, read_header_info
@@ -128,3 +129,66 @@ def test_metadata_reaches_cutouts_of_an_extension_with_wcs() -> None:
     assert meta.pixel_scale_arcsec == pytest.approx(0.1)
     assert meta.ra == pytest.approx(150.0)
     assert meta.bands == ("vis",)
+
+
+def _rotated(cards: dict[str, Any], degrees: float) -> dict[str, Any]:
+    import math
+
+    scale = abs(cards.pop("CDELT1"))
+    cards.pop("CDELT2")
+    c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    return cards | {"CD1_1": -scale * c, "CD1_2": scale * s, "CD2_1": scale * s, "CD2_2": scale * c}
+
+
+@pytest.mark.parametrize(
+    "cards",
+    [
+        tan_wcs(),
+        tan_wcs(cd=True, ra=359.99, dec=-89.5),
+        _rotated(tan_wcs(0.26 / 3600, ra=35.0, dec=-4.5), 33.0),
+        tan_wcs() | {"CTYPE1": "DEC--TAN", "CTYPE2": "RA---TAN", "CRVAL1": 2.0, "CRVAL2": 150.0},
+        tan_wcs() | {"CTYPE1": "RA---SIN", "CTYPE2": "DEC--SIN", "CRPIX1": 10.0, "CRPIX2": -40.0},
+        tan_wcs() | {"CTYPE1": "RA---CAR", "CTYPE2": "DEC--CAR"},
+        tan_wcs() | {"CUNIT1": "arcsec", "CUNIT2": "arcsec", "CDELT1": -0.2, "CDELT2": 0.2},
+        tan_wcs() | {"NAXIS": 3, "WCSAXES": 3, "CTYPE3": "WAVE", "CRVAL3": 5e-7, "CDELT3": 1e-9},
+        {
+            "CTYPE1": "GLON-TAN",
+            "CTYPE2": "GLAT-TAN",
+            "CRVAL1": 10.0,
+            "CRVAL2": 20.0,
+            "CDELT1": -1e-4,
+            "CDELT2": 1e-4,
+        },
+    ],
+)
+def test_the_wcslib_route_gives_what_astropy_wcs_gives(cards: dict[str, Any]) -> None:
+    # read_header_info takes the cheaper Wcsprm route; astropy's WCS class is the reference
+    from app.decode.header import _make_wcs, _sky_from_wcsprm, _wcs_centre, _wcs_scale
+
+    header = fits.Header(list(cards.items()))
+    assert _sky_from_wcsprm(header, S, 80, []) is not None  # the route taken here
+    got = read_header_info(header, None, S, 80)
+    reference = _make_wcs(header, [])
+    assert reference is not None
+    centre = _wcs_centre(reference, S, 80, [])
+    assert centre is not None and got.ra is not None and got.dec is not None
+    assert (got.ra, got.dec) == (pytest.approx(centre[0], abs=1e-10), pytest.approx(centre[1], abs=1e-10))
+    assert got.pixel_scale_arcsec == pytest.approx(_wcs_scale(reference), rel=1e-12)
+    assert got.warnings == ()
+
+
+def test_a_sip_header_takes_the_astropy_wcs_route() -> None:
+    # off the reference pixel, so that the distortion (4 px here) moves the centre
+    plain = tan_wcs() | {"CRPIX1": 31.0}
+    sip = plain | {"CTYPE1": "RA---TAN-SIP", "CTYPE2": "DEC--TAN-SIP", "A_ORDER": 2, "B_ORDER": 2,
+                   "A_2_0": 1e-2, "B_0_2": 0.0}  # fmt: skip
+    from app.decode.header import _sky_from_wcsprm
+
+    assert _sky_from_wcsprm(fits.Header(list(sip.items())), S, S, []) is None
+    got, undistorted = info(sip), info(plain)
+    reference = WCS(fits.Header(list(sip.items()))).pixel_to_world_values(50.0, 50.0)
+    assert (got.ra, got.dec) == (
+        pytest.approx(float(reference[0]), abs=1e-10),
+        pytest.approx(float(reference[1]), abs=1e-10),
+    )
+    assert abs(got.ra - undistorted.ra) > 1e-4  # type: ignore[operator]
