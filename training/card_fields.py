@@ -70,13 +70,15 @@ def calibration_mapping(calibration: Mapping[str, Any] | None) -> dict[str, Any]
 
 
 def git_state(repo: Path = REPO) -> tuple[str | None, bool | None]:
-    """(HEAD commit, whether tracked files differ from it); (None, None) outside a git checkout."""
+    """(HEAD commit, whether tracked files outside ``models/`` differ from it); (None, None) outside a
+    git checkout. ``models/`` is left out because an export rewrites its own model folder there: that
+    is the output, not a change to the code or configs that made it."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True, timeout=30
         ).stdout.strip()
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)models"],
             cwd=repo, capture_output=True, text=True, check=True, timeout=30,
         ).stdout  # fmt: skip
     except (OSError, subprocess.SubprocessError):

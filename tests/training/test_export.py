@@ -224,3 +224,24 @@ def test_check_inputs_cover_the_hard_cases() -> None:
     assert np.isnan(x).reshape(7 * 4, -1).all(axis=1).any()  # one plane entirely masked
     scales = [np.nanmedian(np.abs(c[np.isfinite(c)])) for c in x]
     assert math.log10(max(scales) / min(scales)) > 3 and finite.max() < 1e9
+
+
+def test_git_dirty_counts_code_changes_but_not_the_exported_model_folder(tmp_path: Path) -> None:
+    import subprocess
+
+    from training.card_fields import git_state
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "models" / "space").mkdir(parents=True)
+    (tmp_path / "models" / "space" / "model.json").write_text("{}")
+    (tmp_path / "train.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    assert git_state(tmp_path)[1] is False
+    (tmp_path / "models" / "space" / "model.json").write_text('{"new": 1}')  # what an export rewrites
+    assert git_state(tmp_path)[1] is False
+    (tmp_path / "train.py").write_text("x = 2\n")
+    assert git_state(tmp_path)[1] is True
