@@ -83,6 +83,11 @@ class LocalService:
         future = asyncio.run_coroutine_threadsafe(self._classify(parts, model, threshold), self._loop)
         return await asyncio.wrap_future(future)
 
+    async def bands(self, model: str) -> tuple[str, ...] | None:
+        """The bands ``model`` takes, in plane order; None when there is no such model."""
+        runtime = self.service.runtimes.get(model)
+        return None if runtime is None else tuple(runtime.model.card.input.bands)
+
     def close(self) -> None:
         """Drain the batchers and stop the loop thread."""
         try:

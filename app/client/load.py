@@ -5,11 +5,17 @@ The client decodes every file itself, so that it can send thousands of cutouts a
 so these per-file header values are read here, by the same header code the service uses, and carried
 to the result rows. Decode warnings (``bad_wcs``, ``precision_reduced``, ...) are carried too, and a
 file that does not decode becomes an error row with the decoder's own code, without a request.
+A file is read as the service will read it: with the band count of the model the request names
+(``channels``; app/decode/layout.py), or none when the service chooses the model.
 
-Two kinds of file are sent as they are, not restacked:
-- PNG: a display rendering, which the ``rgb`` model only takes as PNG;
+Files that can travel as they are keep their bytes (``Loaded.raw``):
+- PNG: a display rendering, which the ``rgb`` model only takes as PNG (``raw_required``);
 - FITS whose decoded pixels hold the value exactly 100.0: that is the BLF mask value in floating-point
-  data, so an integer file's unmasked 100 would become masked once restacked as float32.
+  data, so an integer file's unmarked 100 would become masked once restacked as float32
+  (``raw_required``);
+- FITS files holding several cutouts (stacks, cubes, one cutout per HDU): already the service's fast
+  path, so sending their bytes unchanged saves re-encoding them; :mod:`app.client.pack` restacks them
+  only when one would not fit in a request.
 """
 
 from __future__ import annotations
@@ -61,12 +67,14 @@ class Cutout:
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    """A source's cutouts in order; ``raw`` holds the file's bytes when it is sent as it is."""
+    """A source's cutouts in order; ``raw`` holds the file's bytes when it may be sent as it is, and
+    ``raw_required`` says it must be (it cannot be restacked without changing it)."""
 
     key: str
     cutouts: tuple[Cutout, ...]
     raw: bytes | None = field(default=None, repr=False)
     raw_name: str = ""
+    raw_required: bool = False
 
 
 def _failed(key: str, code: str, message: str) -> Loaded:
@@ -105,19 +113,21 @@ def _cutouts(key: str, decoded: DecodedFile) -> tuple[Cutout, ...]:
     return tuple(out)
 
 
-def load_file(source: FileSource, limits: DecodeLimits) -> Loaded:
-    """Decode one file; a decode failure is one error cutout with the decoder's code."""
+def load_file(source: FileSource, limits: DecodeLimits, channels: int | None = None) -> Loaded:
+    """Decode one file as a model of ``channels`` bands would take it (None: as the service reads a
+    file when it chooses the model); a decode failure is one error cutout with the decoder's code."""
     try:
         data = _read(source.path, limits)
-        decoded = decode_bytes(data, source.key, limits=limits)
+        decoded = decode_bytes(data, source.key, channels=channels, limits=limits)
     except DecodeError as error:
         return _failed(source.key, error.code, error.message)
     except OSError as error:
         return _failed(source.key, UNREADABLE, f"{source.path}: {error.strerror or error}")
     cutouts = _cutouts(source.key, decoded)
-    as_is = decoded.format != "fits" or bool(np.any(decoded.pixels == np.float32(MASK_VALUE)))
-    if as_is:
-        return Loaded(source.key, cutouts, raw=data, raw_name=os.path.basename(source.path))
+    required = decoded.format != "fits" or bool(np.any(decoded.pixels == np.float32(MASK_VALUE)))
+    if required or len(cutouts) > 1:
+        name = os.path.basename(source.path)
+        return Loaded(source.key, cutouts, raw=data, raw_name=name, raw_required=required)
     return Loaded(source.key, cutouts)
 
 
@@ -185,10 +195,11 @@ def load_array(source: ArraySource) -> Loaded:
     return Loaded(source.key, (cutout,))
 
 
-def load(source: Source, limits: DecodeLimits) -> Loaded:
-    """Read one source (blocking: astropy and file I/O)."""
+def load(source: Source, limits: DecodeLimits, channels: int | None = None) -> Loaded:
+    """Read one source (blocking: astropy and file I/O); ``channels`` as for :func:`load_file` (a BLF
+    band group's files are one band each whatever the model)."""
     if isinstance(source, FileSource):
-        return load_file(source, limits)
+        return load_file(source, limits, channels)
     if isinstance(source, BandGroup):
         return load_group(source, limits)
     return load_array(source)

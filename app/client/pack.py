@@ -6,7 +6,8 @@
   still warns ``pixel_scale_mismatch`` where the headers say so. When the request names a model, every
   stack is 4-D ``(N, C, H, W)``: a 3-D stack of exactly C one-band cutouts would otherwise read as one
   C-band cube to a C-band model.
-- Files sent as they are (:mod:`app.client.load`) are one part each.
+- Files sent as they are (:mod:`app.client.load`) are one part each; a FITS file of several cutouts
+  travels so when it fits in one request, else its cutouts are restacked.
 - The service scores one model per request, so a request holds one kind of input (format and band
   count); a request holds at most ``max_cutouts`` cutouts, ``max_bytes`` of pixels and ``max_parts``
   parts, within the service's default limits (4096 cutouts, 64 MiB, 256 files).
@@ -73,7 +74,7 @@ class Plan:
 
 
 StackKey = tuple[tuple[int, ...], tuple[str, ...] | None, float | None]
-Kind = tuple[str, int]  # ("stack" or the raw file's format, planes per cutout)
+Kind = tuple[str, int]  # (format: "fits" for stacks and FITS sent as they are, or "png"; planes)
 
 
 @dataclass
@@ -144,7 +145,7 @@ class _Packer:
     def add_stacked(self, cutout: Cutout, position: int) -> None:
         assert cutout.pixels is not None
         key: StackKey = (tuple(cutout.pixels.shape), cutout.bands, cutout.pixel_scale)
-        kind: Kind = ("stack", int(cutout.pixels.shape[0]))
+        kind: Kind = ("fits", int(cutout.pixels.shape[0]))
         open_now = self.current.get(kind)
         new_part = open_now is None or key not in open_now.stacks
         request = self.target(kind, 1, int(cutout.pixels.nbytes), new_part)
@@ -152,6 +153,11 @@ class _Packer:
 
     def requests(self) -> list[_Open]:
         return self.closed + list(self.current.values())
+
+
+def _fits_whole(raw: bytes, cutouts: int, limits: Limits) -> bool:
+    """Whether a file may travel as it is: it fits in one request (else its cutouts are restacked)."""
+    return cutouts <= limits.max_cutouts and len(raw) <= limits.max_bytes
 
 
 def pack(loaded: Sequence[Loaded], limits: Limits, *, named_model: bool) -> Plan:
@@ -164,7 +170,7 @@ def pack(loaded: Sequence[Loaded], limits: Limits, *, named_model: bool) -> Plan
         sendable = [start + k for k, c in enumerate(source.cutouts) if c.error is None]
         if not sendable:
             continue
-        if source.raw is not None:
+        if source.raw is not None and (source.raw_required or _fits_whole(source.raw, len(sendable), limits)):
             packer.add_raw(source, cutouts[sendable[0]], sendable)
         else:
             for position in sendable:

@@ -47,10 +47,16 @@ class Options:
 
 
 def prepare_chunk(
-    sources: Sequence[Source], limits: Limits, decode_limits: DecodeLimits, named_model: bool
+    sources: Sequence[Source],
+    limits: Limits,
+    decode_limits: DecodeLimits,
+    named_model: bool,
+    channels: int | None = None,
 ) -> Plan:
-    """Read ``sources`` and pack them into requests (blocking; a top-level function for process pools)."""
-    return pack([load(source, decode_limits) for source in sources], limits, named_model=named_model)
+    """Read ``sources`` (as a model of ``channels`` bands takes them; None: as the service reads them when
+    it chooses) and pack them into requests (blocking; a top-level function for process pools)."""
+    loaded = [load(source, decode_limits, channels) for source in sources]
+    return pack(loaded, limits, named_model=named_model)
 
 
 def chunked(sources: Iterable[Source], size: int) -> Iterable[list[Source]]:
@@ -95,6 +101,17 @@ class Pipeline:
         self.options = options
         self.executor = executor
         self._in_flight = asyncio.Semaphore(options.concurrency)
+        self._bands: asyncio.Future[tuple[str, ...] | None] | None = None
+
+    async def channels(self) -> int | None:
+        """The band count of the model the options name (asked of the transport once), None when they
+        name none or the scorer has no such model: files are then read as the service reads them."""
+        if self.options.model is None:
+            return None
+        if self._bands is None:
+            self._bands = asyncio.ensure_future(self.transport.bands(self.options.model))
+        bands = await self._bands
+        return None if bands is None else len(bands)
 
     async def _send(self, request: Request) -> Reply:
         async with self._in_flight:
@@ -105,8 +122,15 @@ class Pipeline:
         """One row per cutout of ``sources``, in order (a file of N cutouts gives N rows)."""
         o = self.options
         loop = asyncio.get_running_loop()
+        channels = await self.channels()
         plan = await loop.run_in_executor(
-            self.executor, prepare_chunk, list(sources), o.limits, o.decode_limits, o.model is not None
+            self.executor,
+            prepare_chunk,
+            list(sources),
+            o.limits,
+            o.decode_limits,
+            o.model is not None,
+            channels,
         )
         replies = await asyncio.gather(*(self._send(request) for request in plan.requests))
         return build_rows(plan, replies)

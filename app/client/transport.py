@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import httpx
 from pydantic import ValidationError
 
+from app.card import ModelCard
 from app.client.pack import Part
 from app.schemas import ClassifyResponse, CutoutFailure
 
@@ -50,6 +51,10 @@ class Transport(Protocol):
     """Something that scores one request of parts (``model``/``threshold`` as the API's query)."""
 
     async def send(self, parts: Sequence[Part], model: str | None, threshold: float | None) -> Reply: ...
+
+    async def bands(self, model: str) -> tuple[str, ...] | None:
+        """The bands ``model`` takes, in plane order; None when the scorer has no such model."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,3 +137,12 @@ class HttpTransport:
         if response.status_code == 200:
             return ClassifyResponse.model_validate_json(response.content)
         return refusal_from(response)
+
+    async def bands(self, model: str) -> tuple[str, ...] | None:
+        try:
+            response = await self.http.get(f"/models/{model}")
+        except httpx.TransportError as error:
+            raise ServiceUnreachable(f"{self.http.base_url}: {type(error).__name__}: {error}") from error
+        if response.status_code != 200:
+            return None  # an unknown model: every request will say so, cutout by cutout
+        return tuple(ModelCard.model_validate_json(response.content).input.bands)

@@ -193,3 +193,19 @@ def test_blocking_client_against_a_real_server(service_url: str, inputs: dict[st
         rows = client.classify(sorted((inputs["plain"]).glob("c*.fits")))
     assert [r.id for r in rows] == ["obj0", "obj1", "obj2"] and all(r.ok for r in rows)
     assert all(0.0 <= (r.probability or -1) <= 1.0 for r in rows)
+
+
+def test_files_are_read_as_the_named_model_takes_them(tiny_models: Path, tmp_path: Path) -> None:
+    # a cube of four unnamed planes is four one-band cutouts to a service choosing the model, and one
+    # four-band cutout to a four-band model: the client reads it as the service will, sent as it is
+    cube = tmp_path / "cube.fits"
+    cube.write_bytes(image_fits(noise((4, 101, 101), seed=3)))
+
+    async def go(model: str | None) -> list[Any]:
+        async with app_client(tiny_models) as client:
+            return await client.classify([str(cube)], model=model)
+
+    (row,) = asyncio.run(go("ground"))
+    assert row.error is None and row.model == "ground" and row.index == 0
+    rows = asyncio.run(go(None))
+    assert len(rows) == 4 and [r.index for r in rows] == [0, 1, 2, 3] and {r.error for r in rows} == {None}

@@ -98,3 +98,22 @@ def test_png_and_integer_files_holding_100_travel_as_they_are(tmp_path: Path) ->
         [png.read_bytes()],
         [counts.read_bytes()],
     ]
+
+
+def test_a_fits_file_of_several_cutouts_travels_as_it_is_when_it_fits_in_a_request(tmp_path: Path) -> None:
+    stack = tmp_path / "stack.fits"
+    stack.write_bytes(image_fits(noise((3, 101, 101), seed=1), {"FILTER": "VIS", "PIXSCALE": 0.1}))
+    single = tmp_path / "single.fits"
+    single.write_bytes(image_fits(noise((101, 101), seed=2), {"FILTER": "VIS", "PIXSCALE": 0.1}))
+    sources = [FileSource(str(stack)), FileSource(str(single))]
+    plan = prepare_chunk(sources, Limits(max_cutouts=4), DEFAULT_LIMITS, True)
+    (request,) = plan.requests  # the file as it is and a stack of the single cutout share a request
+    assert request.cutouts == 4 and request.parts[0].data == stack.read_bytes()
+    assert [(s.part, s.index) for s in plan.slots if s] == [
+        (request.parts[0].name, 0), (request.parts[0].name, 1), (request.parts[0].name, 2),
+        (request.parts[1].name, 0),
+    ]  # fmt: skip
+    # a file larger than a request is restacked, split over requests of at most max_cutouts
+    split = prepare_chunk(sources[:1], Limits(max_cutouts=2), DEFAULT_LIMITS, True)
+    assert [r.cutouts for r in split.requests] == [2, 1]
+    assert all(part.data != stack.read_bytes() for r in split.requests for part in r.parts)
