@@ -39,7 +39,11 @@ class Settings(BaseSettings):
     models_dir: Path = DEFAULT_MODELS_DIR
     default_model: str | None = None  # None (or empty): chosen from each request's input
     device: Device = "auto"  # auto: CUDA where it works, else CPU with a warning
-    threads: Annotated[int, Field(ge=0)] = 0  # onnxruntime intra-op threads; 0: onnxruntime's default
+    # parallel inference streams per model (onnxruntime sessions, each with its own thread) and intra-op
+    # threads per session; 0 = automatic (app.inference.pool.plan_streams: on a CPU the cores are shared
+    # by up to 4 streams, 2 cores -> 2 streams of 1 thread; on a GPU one stream)
+    streams: Annotated[int, Field(ge=0, le=64)] = 0
+    threads: Annotated[int, Field(ge=0)] = 0
     gpu_mem_limit_mib: Positive = 4096  # bound on each CUDA session's memory arena
 
     # --- batching

@@ -127,12 +127,15 @@ class ErrorBody(BaseModel):
 
 
 class ModelReadiness(BaseModel):
-    """One model's state: its version, the onnxruntime provider it runs on, its padded batch sizes."""
+    """One model's state: its version, the onnxruntime provider it runs on, its padded batch sizes, and
+    its inference streams (sessions run side by side) with the intra-op threads of each (0: default)."""
 
     version: str
     provider: str
     batch_sizes: list[int]
     warmed: bool
+    streams: int = 1
+    threads: int = 0
 
 
 class ReadyResponse(BaseModel):

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from app.config import Settings
 from app.inference.batcher import MicroBatcher
+from app.inference.pool import SessionPool
 from app.inference.providers import ProviderPlan
-from app.inference.session import ModelSession
 from app.registry import ShippedModel, load_models
 from app.telemetry import Telemetry
 
@@ -39,7 +39,7 @@ class ModelRuntime:
     """One served model: its folder and card, its onnxruntime session and its batcher."""
 
     model: ShippedModel
-    session: ModelSession
+    session: SessionPool
     batcher: MicroBatcher
 
     @property
@@ -80,11 +80,12 @@ class Service:
         plan = ProviderPlan(settings.device, settings.gpu_mem_limit_mib)
         runtimes: dict[str, ModelRuntime] = {}
         for name, model in models.items():
-            session = ModelSession(
+            session = SessionPool.open(
                 model.directory,
                 model.card,
                 plan,
                 max_batch=settings.effective_max_batch,
+                streams=settings.streams,
                 threads=settings.threads,
             )
             batcher = MicroBatcher(
@@ -94,13 +95,16 @@ class Service:
                 max_wait_s=settings.effective_max_wait_s,
                 queue_limit=settings.queue_limit,
                 observer=telemetry.observer(name),
+                streams=session.streams,
             )
             telemetry.add_model(name, model.card.identity.version, session.provider, _depth_of(batcher))
             log.info(
-                "model %s %s: provider %s, batch sizes %s, from %s",
+                "model %s %s: provider %s, %d stream(s) of %s thread(s), batch sizes %s, from %s",
                 name,
                 model.card.identity.version,
                 session.provider,
+                session.streams,
+                session.threads or "default",
                 ", ".join(map(str, session.sizes)),
                 model.directory,
             )

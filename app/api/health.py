@@ -30,6 +30,8 @@ def readyz(service: ServiceDep) -> JSONResponse:
             provider=runtime.session.provider,
             batch_sizes=list(runtime.session.sizes),
             warmed=runtime.session.warmed,
+            streams=runtime.session.streams,
+            threads=runtime.session.threads,
         )
         for name, runtime in service.runtimes.items()
     }

@@ -3,16 +3,17 @@
 ``submit(pixels)`` queues one request's cutouts (n, C, H, W) and returns a future of their scores
 (n,) float32, in order. One worker task per model takes cutouts from the head of the queue into a
 batch of up to ``max_batch`` rows, waiting at most ``max_wait_s`` after the oldest queued cutout
-arrived for the batch to fill, and runs it in the model's single inference thread (so the event loop
-never blocks and one model never runs two batches at once). A request larger than ``max_batch`` is
-split over several batches; several small requests fill one.
+arrived for the batch to fill, and runs it in one of the model's ``streams`` inference threads (so
+the event loop never blocks; app/inference/pool.py says why a CPU runs several streams). A request
+larger than ``max_batch`` is split over several batches, which may then run side by side; several
+small requests fill one.
 
 The queue is bounded in cutouts: a submit that would take it past ``queue_limit`` raises
 :class:`QueueFull` at once (the API answers 503 with Retry-After). A request whose future was
 cancelled (its client went away, or its deadline passed while waiting) or whose deadline has passed
 is dropped before inference: when its cutouts are taken from the queue, and again in the inference
-thread when their batch's turn comes (up to ``IN_FLIGHT`` batches are handed to the thread at once, so
-the next one starts without waiting for the event loop). ``close()`` stops accepting, finishes
+thread when their batch's turn comes (up to ``streams + 1`` batches are handed to the threads at once,
+so the next one starts without waiting for the event loop). ``close()`` stops accepting, finishes
 everything queued (without waiting for batches to fill) and returns when the last batch is answered.
 """
 
@@ -34,7 +35,6 @@ import numpy.typing as npt
 log = logging.getLogger("lensfinder")
 
 T = TypeVar("T")
-IN_FLIGHT = 2  # batches handed to the inference thread at once (one running, one ready to start)
 Pixels = npt.NDArray[np.float32]
 Scores = npt.NDArray[np.float32]
 
@@ -88,7 +88,8 @@ Segment = tuple[_Job, int, int]  # rows [start, stop) of a job's pixels in a bat
 
 
 class MicroBatcher:
-    """Micro-batching for one model; ``run`` scores a batch (blocking), called in one worker thread."""
+    """Micro-batching for one model; ``run`` scores a batch (blocking), called from ``streams`` worker
+    threads at once at most."""
 
     def __init__(
         self,
@@ -99,9 +100,12 @@ class MicroBatcher:
         max_wait_s: float,
         queue_limit: int,
         observer: BatchObserver | None = None,
+        streams: int = 1,
     ) -> None:
-        if max_batch < 1 or queue_limit < 1 or max_wait_s < 0:
-            raise ValueError("max_batch and queue_limit must be positive and max_wait_s not negative")
+        if max_batch < 1 or queue_limit < 1 or max_wait_s < 0 or streams < 1:
+            raise ValueError(
+                "max_batch, queue_limit and streams must be positive and max_wait_s not negative"
+            )
         self.name = name
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
@@ -113,7 +117,8 @@ class MicroBatcher:
         self._wake = asyncio.Event()
         self._closing = False
         self._worker: asyncio.Task[None] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{name}")
+        self.streams = streams
+        self._executor = ThreadPoolExecutor(max_workers=streams, thread_name_prefix=f"infer-{name}")
         self._rate = 0.0  # recent cutouts/s of inference, for Retry-After
         self._in_flight = 0
 
@@ -124,7 +129,7 @@ class MicroBatcher:
 
     @property
     def in_flight(self) -> int:
-        """Batches handed to the inference thread and not yet answered (running or next in line)."""
+        """Batches handed to the inference threads and not yet answered (running or next in line)."""
         return self._in_flight
 
     @property
@@ -149,7 +154,7 @@ class MicroBatcher:
         self._jobs.clear()
 
     async def in_worker(self, call: Callable[[], T]) -> T:
-        """Run ``call`` in the model's inference thread (warm-up uses the thread inference will use)."""
+        """Run ``call`` in one of the model's inference threads (warm-up runs where inference will)."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     def submit(self, pixels: Pixels, *, deadline: float | None = None) -> asyncio.Future[Scores]:
@@ -193,11 +198,11 @@ class MicroBatcher:
         job.taken = len(job.pixels)
 
     async def _work(self) -> None:
-        # Up to IN_FLIGHT batches are handed to the inference thread at once: while one runs, the next
-        # waits in the thread's queue and starts the moment the first ends, without waiting for the
-        # event loop (busy reading bodies and writing answers) to come round and dispatch it. The
-        # thread runs them in order, one at a time.
-        slots = asyncio.Semaphore(IN_FLIGHT)
+        # Up to streams + 1 batches are handed to the inference threads at once: one runs in each
+        # thread, and the next waits in the executor's queue and starts the moment a thread is free,
+        # without waiting for the event loop (busy reading bodies and writing answers) to come round
+        # and dispatch it.
+        slots = asyncio.Semaphore(self.streams + 1)
         running: set[asyncio.Task[None]] = set()
 
         def finished(task: asyncio.Task[None]) -> None:
@@ -306,7 +311,7 @@ class MicroBatcher:
                 job.future.set_exception(DeadlineExceeded(f"model {self.name}: deadline passed in the queue"))
         if scores is None:
             return
-        rate = len(scores) / max(elapsed, 1e-9)
+        rate = self.streams * len(scores) / max(elapsed, 1e-9)  # the streams run side by side
         self._rate = rate if self._rate == 0.0 else 0.8 * self._rate + 0.2 * rate  # smoothed over batches
         offset = 0
         for job, start, stop in live:

@@ -111,8 +111,12 @@ def link_shipped(models_dir: Path, *names: str) -> None:
 
 
 def settings(models_dir: Path, **overrides: Any) -> Settings:
-    """Test settings: the CPU provider (no CUDA probing), small batches so warm-up is quick."""
-    values: dict[str, Any] = {"models_dir": models_dir, "device": "cpu", "max_batch": 16, "threads": 1}
+    """Test settings: the CPU provider (no CUDA probing), small batches so warm-up is quick, and one
+    inference stream of one thread whatever the machine's cores (the batching tests reason about one
+    inference thread; tests/app/inference/test_pool.py and the streams test cover several)."""
+    values: dict[str, Any] = {
+        "models_dir": models_dir, "device": "cpu", "max_batch": 16, "streams": 1, "threads": 1,
+    }  # fmt: skip
     return Settings(**(values | overrides))
 
 

@@ -120,7 +120,8 @@ async def test_a_full_queue_answers_503_with_retry_after_at_once(
 
 
 async def test_scores_do_not_depend_on_the_batch_a_cutout_lands_in(tmp_path: Path) -> None:
-    """Shipped space model: one stack (batches 16 + 8), singles in concurrent batches, singles alone."""
+    """Shipped space model: one stack (batches 16 + 8), singles in concurrent batches, singles alone, and
+    both with two inference streams."""
     link_shipped(tmp_path, "space")
     stack = noise((24, SIZE, SIZE), seed=5)
     stack[:, 45:56, 45:56] += np.linspace(0, 8e-12, 24, dtype=np.float32)[:, None, None]
@@ -137,7 +138,13 @@ async def test_scores_do_not_depend_on_the_batch_a_cutout_lands_in(tmp_path: Pat
         in_stack, concurrent = await scores(client, concurrent=True)
     async with running(settings(tmp_path, batching=False)) as (_, client):
         unbatched_stack, alone = await scores(client, concurrent=False)
-    assert in_stack == concurrent == unbatched_stack == alone  # bit for bit (float32 through JSON)
+    async with running(settings(tmp_path, max_batch=16, max_wait_ms=20, streams=2)) as (_, client):
+        ready = (await client.get("/readyz")).json()["models"]["space"]
+        two_streams_stack, two_streams = await scores(client, concurrent=True)  # batches side by side
+    assert (ready["streams"], ready["threads"]) == (2, 1)
+    assert (
+        in_stack == concurrent == unbatched_stack == alone == two_streams_stack == two_streams
+    )  # bit for bit
     assert len(set(in_stack)) > 1
 
 

@@ -49,6 +49,8 @@ def test_readiness_is_503_until_every_model_is_warm(models: Path, monkeypatch: p
             "provider": "CPUExecutionProvider",
             "batch_sizes": [1, 8, 16],
             "warmed": True,
+            "streams": 1,
+            "threads": 1,
         }
 
 

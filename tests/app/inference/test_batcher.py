@@ -228,3 +228,19 @@ async def test_inference_runs_off_the_event_loop() -> None:
     model.gate.set()
     await future
     await batcher.close()
+
+
+async def test_with_two_streams_two_batches_run_side_by_side_and_a_split_request_comes_back_whole() -> None:
+    inside = threading.Barrier(2, timeout=5)  # passes only when two batches are in the model at once
+
+    def model(pixels: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        inside.wait()
+        return pixels.reshape(len(pixels), -1)[:, 0] * np.float32(2)
+
+    batcher = MicroBatcher("m", model, max_batch=4, max_wait_s=0.0, queue_limit=16, streams=2)
+    batcher.start()
+    scores = await batcher.submit(cutouts(list(range(8))))  # two batches of 4, answered together
+    assert scores.tolist() == [2.0 * v for v in range(8)]
+    await batcher.close()
+    with pytest.raises(ValueError, match="streams"):
+        MicroBatcher("m", model, max_batch=4, max_wait_s=0.0, queue_limit=16, streams=0)
