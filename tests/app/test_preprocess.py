@@ -99,7 +99,9 @@ def test_input_is_not_modified_and_planes_are_independent() -> None:
 )
 def test_positive_scaling_does_not_change_the_output(plane: np.ndarray, factor: float) -> None:
     scaled = (plane.astype(np.float64) * factor).astype(np.float32)
-    np.testing.assert_allclose(normalise(scaled), normalise(plane), atol=1e-5, rtol=0)
+    # equal up to float32 rounding: the scaled pixels are rounded once more, which can move the
+    # median and MAD of a small plane by a few parts in 1e5 (a 3x4 plane gave 5e-5 relative)
+    np.testing.assert_allclose(normalise(scaled), normalise(plane), atol=1e-5, rtol=2e-4)
 
 
 def test_vectorised_speed() -> None:
