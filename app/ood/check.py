@@ -254,15 +254,34 @@ def _no_noise(
 def annotate(decoded: DecodedFile, card: ModelCard) -> DecodedFile:
     """``decoded`` (conformed to ``card``'s model) with the out-of-distribution warnings of each cutout
     that has no error appended to its warnings."""
-    keep = [i for i, meta in enumerate(decoded.cutouts) if meta.error is None]
-    if not keep:
-        return decoded
+    return annotate_all([decoded], card)[0]
+
+
+def annotate_all(files: Sequence[DecodedFile], card: ModelCard) -> list[DecodedFile]:
+    """:func:`annotate` for the files of one request: the cutouts of every file of one input format go
+    through :func:`ood_warnings` together, so a request of many one-cutout files costs about what one
+    stack of as many cutouts does (the statistics are vectorised over cutouts; per call they are not)."""
     section = card.input_statistics
-    statistics = None if section is None else section.by_input.get(decoded.format)
-    pixels = decoded.pixels if len(keep) == len(decoded.pixels) else decoded.pixels[keep]
-    extra = ood_warnings(pixels, decoded.format, card.input.bands, statistics)
-    cutouts = list(decoded.cutouts)
-    for i, warnings in zip(keep, extra, strict=True):
-        if warnings:
-            cutouts[i] = replace(cutouts[i], warnings=cutouts[i].warnings + warnings)
-    return replace(decoded, cutouts=tuple(cutouts))
+    out = list(files)
+    for fmt in dict.fromkeys(decoded.format for decoded in files):
+        members = [
+            (k, [i for i, meta in enumerate(d.cutouts) if meta.error is None]) for k, d in enumerate(files)
+        ]
+        members = [(k, keep) for k, keep in members if keep and files[k].format == fmt]
+        if not members:
+            continue
+        parts = [
+            files[k].pixels if len(keep) == len(files[k].pixels) else files[k].pixels[keep]
+            for k, keep in members
+        ]
+        pixels = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        statistics = None if section is None else section.by_input.get(fmt)
+        extra = iter(ood_warnings(pixels, fmt, card.input.bands, statistics))
+        for k, keep in members:
+            cutouts = list(files[k].cutouts)
+            for i in keep:
+                warnings = next(extra)
+                if warnings:
+                    cutouts[i] = replace(cutouts[i], warnings=cutouts[i].warnings + warnings)
+            out[k] = replace(files[k], cutouts=tuple(cutouts))
+    return out

@@ -129,19 +129,14 @@ def _chunk(planes: F32, png: bool) -> dict[str, F64]:
     sky = _median_rows(grid.copy())
     sigma = _median_rows(np.abs(grid - sky[:, None])) * np.float32(MAD_TO_SIGMA)
 
-    # masked pixels: -inf for the maximum, +inf for the minimum, the sky for the block means
-    low_filled = flat
+    # fmax/fmin leave NaN (masked) out without a filled copy; the block means take the sky for them
+    high = np.fmax.reduce(flat, axis=1)
+    low = np.fmin.reduce(flat, axis=1)
+    at_max = flat == high[:, None]  # never true for NaN
     sky_filled = planes
     if len(holed):
-        low_filled = flat.copy()
         sky_filled = planes.copy()
-        hole = nan[holed]
-        low_filled[holed] = np.where(hole, -np.inf, flat[holed])
-        sky_filled.reshape(r, -1)[holed] = np.where(hole, sky[holed, None], flat[holed])
-    high = low_filled.max(axis=1)
-    low = flat.min(axis=1)
-    if len(holed):
-        low[holed] = np.where(nan[holed], np.inf, flat[holed]).min(axis=1)
+        sky_filled.reshape(r, -1)[holed] = np.where(nan[holed], sky[holed, None], flat[holed])
     bh, bw = h // BLOCK * BLOCK, w // BLOCK * BLOCK
     cols = sky_filled[:, :bh, 0:bw:BLOCK].copy()
     for k in range(1, BLOCK):
@@ -159,7 +154,7 @@ def _chunk(planes: F32, png: bool) -> dict[str, F64]:
     ok = s > 0
     safe = np.where(ok, s, 1.0)
     signal = (peak - sky).astype(np.float64)
-    top = np.count_nonzero(low_filled == high[:, None], axis=1) / np.maximum(count, 1)
+    top = np.count_nonzero(at_max, axis=1) / np.maximum(count, 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         stats: dict[str, F64] = {
             "log_noise_to_signal": np.where(ok & (signal > 0), np.log10(safe / np.abs(signal)), np.nan),
@@ -167,7 +162,7 @@ def _chunk(planes: F32, png: bool) -> dict[str, F64]:
             "norm_max": np.where(ok, np.arcsinh((high - sky) / (safe * SOFTENING)), np.nan),
             "norm_min": np.where(ok, np.arcsinh((low - sky) / (safe * SOFTENING)), np.nan),
             "top_fraction": np.asarray(top, dtype=np.float64),
-            "peak_fwhm_px": _peak_fwhm(low_filled.reshape(r, h, w), sky, sigma, high),
+            "peak_fwhm_px": _peak_fwhm(planes, np.argmax(at_max, axis=1), sky, sigma, high),
         }
     if png:
         stats.update(_png_levels(flat, nan, count, sky, sigma, high))
@@ -179,11 +174,11 @@ def _chunk(planes: F32, png: bool) -> dict[str, F64]:
     return stats
 
 
-def _peak_fwhm(planes: F32, sky: F32, sigma: F32, high: F32) -> F64:
+def _peak_fwhm(planes: F32, at: npt.NDArray[np.intp], sky: F32, sigma: F32, high: F32) -> F64:
     """FWHM (pixels) of the brightest pixel's peak from its half-maximum area (module docstring);
-    ``planes`` (R, H, W) hold -inf for masked pixels."""
+    ``planes`` (R, H, W) hold NaN for masked pixels (never counted), ``at`` the flat index of each
+    plane's brightest pixel."""
     r, h, w = planes.shape
-    at = np.argmax(planes.reshape(r, -1), axis=1)
     y, x = np.divmod(at, w)
     offsets = np.arange(-PEAK_BOX, PEAK_BOX + 1)
     ys, xs = y[:, None] + offsets, x[:, None] + offsets

@@ -1,5 +1,5 @@
 """From uploaded bytes to the pixels of one model's batch: decode, choose the model, conform, and add
-the out-of-distribution warnings of each cutout (:func:`app.ood.annotate`).
+the out-of-distribution warnings of each cutout (:func:`app.ood.annotate_all`, the request's files at once).
 
 Blocking (astropy, Pillow, numpy): the API runs :func:`prepare` in a worker thread, off the event loop.
 Per-file problems become file errors (the other files go on); a request over the cutout limit, or a
@@ -18,7 +18,7 @@ from app.card import ModelCard
 from app.conform import conform
 from app.decode import DecodeError, DecodeLimits, decode_bytes
 from app.decode.types import DecodedFile
-from app.ood import annotate
+from app.ood import annotate_all
 from app.schemas import Problem
 from app.scoring.choose import choose, no_model_message
 from app.scoring.errors import TooManyCutouts
@@ -91,7 +91,19 @@ def prepare(
         _conform(upload.name, item, cards, model, origin)
         for upload, item in zip(uploads, decoded, strict=True)
     ]
+    if model is not None:
+        files = _annotated(files, cards[model])
     return Prepared(model, files, _scoreable_pixels(files, cards[model] if model else None))
+
+
+def _annotated(files: list[PreparedFile], card: ModelCard) -> list[PreparedFile]:
+    """The files with each scoreable cutout's out-of-distribution warnings, all files at once."""
+    usable = [(k, file.decoded) for k, file in enumerate(files) if file.decoded is not None]
+    checked = annotate_all([decoded for _, decoded in usable], card)
+    out = list(files)
+    for (k, _), decoded in zip(usable, checked, strict=True):
+        out[k] = PreparedFile(files[k].name, decoded=decoded)
+    return out
 
 
 def _conform(
@@ -108,7 +120,7 @@ def _conform(
         conformed = conform(item, card.input_spec())
     except DecodeError as error:
         return PreparedFile(name, error=_problem(error, f"the request's model is {model} ({origin}): "))
-    return PreparedFile(name, decoded=annotate(conformed, card))
+    return PreparedFile(name, decoded=conformed)
 
 
 def _scoreable_pixels(files: list[PreparedFile], card: ModelCard | None) -> npt.NDArray[np.float32]:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from app.card import KindStatistics, Quantiles
-from app.decode.types import CutoutError, CutoutMeta, DecodedFile
-from app.ood.check import CODES, MASKED_RULE, RULES, annotate, bound, ood_warnings
+from app.decode.types import CutoutError, CutoutMeta, DecodedFile, InputFormat
+from app.ood.check import CODES, MASKED_RULE, RULES, annotate, annotate_all, bound, ood_warnings
 from app.ood.stats import masked_fraction, plane_statistics
 from tests.app.ood.cutouts import SIGMA, box_blur, galaxy, gray_png_levels, linear_png_levels
 from tests.factories import card_data
@@ -153,6 +153,39 @@ def test_annotate_appends_to_the_cutouts_without_an_error() -> None:
     metas = (metas[0], metas[1], replace(metas[2], error=CutoutError("all_nan", "x")))
     out = annotate(DecodedFile("f.fits", "fits", pixels, metas), card)
     assert [[w.code for w in m.warnings] for m in out.cutouts] == [[], ["noise_level_unusual"], []]
+
+
+def test_annotate_all_gives_each_file_what_annotate_gives_it_alone() -> None:
+    from app.card import ModelCard
+
+    data = card_data()
+    data["input_statistics"] = {
+        "description": "test",
+        "data": "synthetic",
+        "pixel_scale_arcsec": 0.1,
+        "psf": {"fwhm_arcsec": None, "note": "unknown"},
+        "by_input": {"fits": statistics(False).model_dump(by_alias=True)},
+    }
+    card = ModelCard.from_dict(data)
+
+    def file(name: str, fmt: InputFormat, pixels: np.ndarray, error_at: int | None = None) -> DecodedFile:
+        metas = [CutoutMeta(file=name, index=i, format=fmt) for i in range(len(pixels))]
+        if error_at is not None:
+            metas[error_at] = replace(metas[error_at], error=CutoutError("all_nan", "x"))
+        return DecodedFile(name, fmt, pixels, tuple(metas))
+
+    files = [
+        file("a.fits", "fits", np.stack([galaxy((7.0,))])),
+        file("b.png", "png", np.stack([galaxy(), galaxy((7.0,))])),  # no PNG statistics: empty_cutout only
+        file("c.fits", "fits", np.stack([galaxy(), galaxy((7.0,)), galaxy((7.0,))]), error_at=1),
+        file("d.fits", "fits", np.stack([galaxy((7.0,))]), error_at=0),  # nothing to check
+    ]
+    together = annotate_all(files, card)
+    alone = [annotate(f, card) for f in files]
+    assert together == alone
+    assert [[[w.code for w in m.warnings] for m in f.cutouts] for f in together] == [
+        [["noise_level_unusual"]], [[], []], [[], [], ["noise_level_unusual"]], [[]],
+    ]  # fmt: skip
 
 
 def test_no_noise_warning_only_where_training_had_measurable_noise() -> None:
