@@ -124,15 +124,21 @@ def conform(decoded: DecodedFile, spec: InputSpec) -> DecodedFile:
     for position, meta in enumerate(decoded.cutouts):
         groups.setdefault(meta.bands, []).append(position)
     rows, cols = _window(h, spec.height), _window(w, spec.width)
-    out = np.full((n, c, spec.height, spec.width), np.nan, dtype=np.float32)
     band_warning: dict[int, DecodeWarning] = {}
+    plans = []
     for bands, members in groups.items():
         order, warning = _permutation(bands, planes, spec, decoded.format, name)
-        index = np.asarray(members) if len(members) != n else slice(None)
-        source = pixels[index] if order is None else pixels[index][:, order]
-        out[index, :, rows[1], cols[1]] = source[:, :, rows[0], cols[0]]
+        plans.append((members, order))
         if warning is not None:
             band_warning.update(dict.fromkeys(members, warning))
+    if (h, w) == (spec.height, spec.width) and len(plans) == 1 and plans[0][1] is None:
+        out = pixels  # already the model's shape and plane order (a survey's own cutouts): no copy
+    else:
+        out = np.full((n, c, spec.height, spec.width), np.nan, dtype=np.float32)
+        for members, order in plans:
+            index = np.asarray(members) if len(members) != n else slice(None)
+            source = pixels[index] if order is None else pixels[index][:, order]
+            out[index, :, rows[1], cols[1]] = source[:, :, rows[0], cols[0]]
 
     resize = _resize_warnings(h, w, spec)
     fractions = masked_fractions(out)

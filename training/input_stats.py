@@ -19,9 +19,9 @@ with ``--stretch``, how often PNG renderings under another viewer's stretch are 
   documented one, or one ``training.stretches.random_stretch`` draw per cutout at the training's
   augmentation strength when the card says ``png_stretch: random``). Test renderings use the
   documented stretch (what the README tells users to send).
-- Statistics: ``app.ood.stats.plane_statistics`` per plane and ``masked_fraction`` per cutout, the
-  same code the service runs on each cutout; their 0.1, 1, 50, 99 and 99.9 per cent quantiles go into
-  the card, per kind and band.
+- Statistics: ``app.ood.stats.plane_statistics`` per plane and ``app.decode.masking.masked_fractions``
+  per cutout, the same code the service runs on each cutout; their 0.1, 1, 50, 99 and 99.9 per cent
+  quantiles go into the card, per kind and band.
 - PSF: the simulator's catalogue gives each cutout's PSF FWHM per band (``psf_fwhm_<band>``); its
   quantiles go into ``psf.fwhm_arcsec``. The real BLF release does not say: then it is null with a
   note (``peak_fwhm_px`` measures the brightest peak's width from the pixels either way).
@@ -40,9 +40,10 @@ import numpy as np
 import numpy.typing as npt
 
 from app.card import CARD_FILE, ModelCard
+from app.decode.masking import masked_fractions
 from app.decode.types import InputFormat
 from app.ood.check import CODES, ood_warnings
-from app.ood.stats import masked_fraction, plane_statistics
+from app.ood.stats import plane_statistics
 from training.card_fields import json_ready
 from training.datasets import BLFDataset
 from training.evaluate import select_planes
@@ -120,7 +121,7 @@ def kind_statistics(
         x = kind_inputs(images, ds.bands, card, kind, rng)
         for name, values in plane_statistics(x, png=png).items():
             per_plane.setdefault(name, []).append(values)
-        masked.append(masked_fraction(x))
+        masked.append(masked_fractions(x))
     bands = card.input.bands
     planes = {
         name: {band: quantiles(np.concatenate(parts)[:, c]) for c, band in enumerate(bands)}

@@ -51,4 +51,5 @@ def masked_fractions(pixels: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]
     if pixels.size == 0:
         return np.zeros(n, dtype=np.float64)
     flat = pixels.reshape(n, -1)
-    return np.asarray(np.isnan(flat).mean(axis=1), dtype=np.float64)
+    # a count, not a mean of booleans: the mean converts every flag to float64 first
+    return np.asarray(np.count_nonzero(np.isnan(flat), axis=1) / flat.shape[1], dtype=np.float64)

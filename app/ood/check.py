@@ -44,8 +44,9 @@ import numpy as np
 import numpy.typing as npt
 
 from app.card import KindStatistics, ModelCard, Quantiles
+from app.decode.masking import masked_fractions
 from app.decode.types import DecodedFile, DecodeWarning, InputFormat
-from app.ood.stats import masked_fraction, plane_statistics
+from app.ood.stats import plane_statistics
 from app.preprocess import SOFTENING
 
 Side = Literal["both", "upper", "lower"]
@@ -177,7 +178,7 @@ def ood_warnings(
         _no_noise(stats, bands, empty, found, statistics)
         limits = bound(statistics.masked_fraction, MASKED_RULE, margin)
         if limits is not None:
-            masked = masked_fraction(pixels)
+            masked = masked_fractions(pixels)
             for i in np.flatnonzero(_outside(masked, limits)):
                 found[i].setdefault(MASKED_RULE.code, []).append(
                     f"{masked[i]:.1%} of the pixels are masked; training had at most {limits.high:.1%}"

@@ -33,7 +33,7 @@ Statistics (per plane; NaN where undefined, e.g. a plane without a finite pixel 
   only): the fractions of pixels at level 0 and at the top level (255, or 65535 when any level
   exceeds 255), the sky level and sigma as fractions of the top level: where a stretch puts the black
   point, the white point and the sky, and how wide it makes the noise.
-Besides, :func:`masked_fraction` gives the fraction of NaN pixels per cutout (all planes).
+The fraction of NaN pixels per cutout (all planes) is :func:`app.decode.masking.masked_fractions`.
 """
 
 from __future__ import annotations
@@ -93,14 +93,6 @@ def _median_rows(values: F32) -> F32:
     out = np.partition(values, width // 2, axis=1)[:, width // 2]
     out[nan.all(axis=1)] = np.nan
     return out.astype(np.float32, copy=False)
-
-
-def masked_fraction(pixels: F32) -> F64:
-    """Fraction of NaN pixels of each cutout of ``pixels`` (N, C, H, W), all planes -> (N,)."""
-    n = pixels.shape[0]
-    if pixels.size == 0:
-        return np.zeros(n, dtype=np.float64)
-    return np.asarray(np.isnan(pixels.reshape(n, -1)).mean(axis=1), dtype=np.float64)
 
 
 def plane_statistics(pixels: F32, *, png: bool) -> dict[str, F64]:

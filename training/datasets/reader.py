@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from app.decode import decode_path
 from app.decode.errors import DecodeError
+from app.decode.masking import masked_fractions
 from training.datasets import cache
 from training.datasets.catalogue import Catalogue, read_catalogue
 from training.datasets.dataset import BLFDataset, Truth
@@ -122,7 +123,7 @@ def _fill(
 def _masked_fraction(stack: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     out = np.empty(stack.shape[0], dtype=np.float32)
     for sl in _chunks(stack.shape[0]):  # in chunks: the stack may be a multi-GB memmap
-        out[sl] = np.isnan(stack[sl]).mean(axis=(1, 2, 3))
+        out[sl] = masked_fractions(stack[sl])
     return out
 
 

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from app.card import KindStatistics, Quantiles
+from app.decode.masking import masked_fractions
 from app.decode.types import CutoutError, CutoutMeta, DecodedFile, InputFormat
 from app.ood.check import CODES, MASKED_RULE, RULES, annotate, annotate_all, bound, ood_warnings
-from app.ood.stats import masked_fraction, plane_statistics
+from app.ood.stats import plane_statistics
 from tests.app.ood.cutouts import SIGMA, box_blur, galaxy, gray_png_levels, linear_png_levels
 from tests.factories import card_data
 
@@ -44,7 +45,7 @@ def statistics(png: bool) -> KindStatistics:
         {
             "n": len(x),
             "rendering": "documented stretch" if png else None,
-            "masked_fraction": quantiles(masked_fraction(x)),
+            "masked_fraction": quantiles(masked_fractions(x)),
             "planes": {name: {"vis": quantiles(values[:, 0])} for name, values in stats.items()},
         }
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.ood.stats import COMMON, PNG_ONLY, masked_fraction, plane_statistics, statistic_names
+from app.decode.masking import masked_fractions
+from app.ood.stats import COMMON, PNG_ONLY, plane_statistics, statistic_names
 from tests.app.ood.cutouts import SIGMA, box_blur, galaxy, gray_png_levels
 
 
@@ -60,7 +61,7 @@ def test_masked_pixels_are_left_out_and_an_empty_plane_is_nan() -> None:
     clean = plane_statistics(x[None], png=False)
     assert stats["norm_max"][0, 0] == pytest.approx(clean["norm_max"][0, 0], rel=0.05)
     assert all(np.isnan(values[0, 1]) for values in stats.values())
-    assert masked_fraction(holed[None])[0] == pytest.approx((20 * 101 + 101 * 101) / (2 * 101 * 101))
+    assert masked_fractions(holed[None])[0] == pytest.approx((20 * 101 + 101 * 101) / (2 * 101 * 101))
 
 
 def test_png_level_statistics() -> None:
