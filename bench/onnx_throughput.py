@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,32 @@ def measure(session: ort.InferenceSession, batch: np.ndarray, seconds: float) ->
         "batch_ms_p50": 1e3 * float(np.percentile(per_batch, 50)),
         "batch_ms_p99": 1e3 * float(np.percentile(per_batch, 99)),
     }
+
+
+def measure_parallel(
+    sessions: list[ort.InferenceSession], batch: np.ndarray, seconds: float
+) -> dict[str, float]:
+    """Cutouts/s of ``sessions`` each run back to back by a thread of its own, side by side (the
+    service's inference streams, app/inference/pool.py); one session is :func:`measure`."""
+    if len(sessions) == 1:
+        return measure(sessions[0], batch, seconds)
+    name = sessions[0].get_inputs()[0].name
+    for session in sessions:
+        for _ in range(3):
+            session.run(None, {name: batch})
+    counts = [0] * len(sessions)
+    stop = time.perf_counter() + seconds
+
+    def work(k: int) -> None:
+        while time.perf_counter() < stop:
+            sessions[k].run(None, {name: batch})
+            counts[k] += 1
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(len(sessions)) as pool:
+        list(pool.map(work, range(len(sessions))))
+    elapsed = time.perf_counter() - start
+    return {"batch": len(batch), "runs": sum(counts), "cutouts_per_s": len(batch) * sum(counts) / elapsed}
 
 
 def main(argv: list[str] | None = None) -> int:
