@@ -29,11 +29,14 @@ import io
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from astropy.table import Table
 
 from app.client.rows import Row
+
+if TYPE_CHECKING:  # astropy.table takes a third of a second to import: only the typed formats need it
+    from astropy.table import Table
 
 COLUMNS = (
     "file", "index", "id", "ra", "dec", "probability", "is_lens", "model", "model_version", "threshold",
@@ -165,6 +168,8 @@ def read_csv_records(path: Path) -> list[dict[str, str]]:
 
 def records_table(records: Sequence[dict[str, str]]) -> Table:
     """A typed astropy table of CSV records (module docstring for absent values)."""
+    from astropy.table import Table
+
     columns: dict[str, object] = {}
     for name in COLUMNS:
         values = [r.get(name, "") for r in records]
@@ -202,6 +207,7 @@ def table_records(table: Table) -> list[dict[str, str]]:
 def _read_parquet(path: Path) -> Table:
     # astropy reads Parquet only with pandas installed; pyarrow alone is enough here.
     import pyarrow.parquet as pq
+    from astropy.table import Table
 
     data = pq.read_table(path, columns=list(COLUMNS)).to_pydict()
     columns = {}
@@ -214,6 +220,8 @@ def _read_parquet(path: Path) -> Table:
 def read_table(path: Path) -> Table:
     """A results table in any of the output formats, typed, with no masked values (empty strings are
     read back as masked by some formats: they become empty strings again)."""
+    from astropy.table import Table
+
     fmt = output_format(path)
     if fmt == "csv":
         return records_table(read_csv_records(path))

@@ -15,7 +15,8 @@ Files that can travel as they are keep their bytes (``Loaded.raw``):
   (``raw_required``);
 - FITS files holding several cutouts (stacks, cubes, one cutout per HDU): already the service's fast
   path, so sending their bytes unchanged saves re-encoding them; :mod:`app.client.pack` restacks them
-  only when one would not fit in a request.
+  only when one would not fit in a request. One that surely fits (``whole``) is not even decoded:
+  the service reads its cutouts' ids, positions and warnings from the same header.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ import numpy.typing as npt
 
 from app.client.sources import ArraySource, BandGroup, FileSource, Source
 from app.decode import DecodeError, DecodeLimits, decode_bytes
+from app.decode.fits import probe_fits
 from app.decode.masking import MASK_VALUE
+from app.decode.sniff import sniff
 from app.decode.types import DecodedFile, InputFormat
 
 MISSING_BAND = "missing_band_file"
@@ -75,6 +78,7 @@ class Loaded:
     raw: bytes | None = field(default=None, repr=False)
     raw_name: str = ""
     raw_required: bool = False
+    planes: int | None = None  # planes per cutout, where the cutouts were counted but not decoded
 
 
 def _failed(key: str, code: str, message: str) -> Loaded:
@@ -113,11 +117,28 @@ def _cutouts(key: str, decoded: DecodedFile) -> tuple[Cutout, ...]:
     return tuple(out)
 
 
-def load_file(source: FileSource, limits: DecodeLimits, channels: int | None = None) -> Loaded:
+def load_file(
+    source: FileSource,
+    limits: DecodeLimits,
+    channels: int | None = None,
+    whole: tuple[int, int] | None = None,
+) -> Loaded:
     """Decode one file as a model of ``channels`` bands would take it (None: as the service reads a
-    file when it chooses the model); a decode failure is one error cutout with the decoder's code."""
+    file when it chooses the model); a decode failure is one error cutout with the decoder's code.
+
+    ``whole`` (cutouts, bytes): a FITS file of one image holding several cutouts, no more than these,
+    is not decoded at all: its header says how many cutouts it holds, it travels as it is, and the
+    service's answer gives each cutout's id, position and warnings (read from that same header)."""
     try:
         data = _read(source.path, limits)
+        if whole is not None and sniff(data) == "fits" and len(data) <= whole[1]:
+            probed = probe_fits(data, channels, limits)
+            if probed is not None and 1 < probed[0] <= whole[0]:
+                cutouts = tuple(Cutout(source.key, i) for i in range(probed[0]))
+                name = os.path.basename(source.path)
+                return Loaded(
+                    source.key, cutouts, raw=data, raw_name=name, raw_required=True, planes=probed[1]
+                )
         decoded = decode_bytes(data, source.key, channels=channels, limits=limits)
     except DecodeError as error:
         return _failed(source.key, error.code, error.message)
@@ -195,11 +216,13 @@ def load_array(source: ArraySource) -> Loaded:
     return Loaded(source.key, (cutout,))
 
 
-def load(source: Source, limits: DecodeLimits, channels: int | None = None) -> Loaded:
-    """Read one source (blocking: astropy and file I/O); ``channels`` as for :func:`load_file` (a BLF
-    band group's files are one band each whatever the model)."""
+def load(
+    source: Source, limits: DecodeLimits, channels: int | None = None, whole: tuple[int, int] | None = None
+) -> Loaded:
+    """Read one source (blocking: astropy and file I/O); ``channels`` and ``whole`` as for
+    :func:`load_file` (a BLF band group's files are one band each whatever the model)."""
     if isinstance(source, FileSource):
-        return load_file(source, limits, channels)
+        return load_file(source, limits, channels, whole)
     if isinstance(source, BandGroup):
         return load_group(source, limits)
     return load_array(source)

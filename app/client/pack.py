@@ -137,7 +137,13 @@ class _Packer:
     def add_raw(self, loaded: Loaded, first: Cutout, members: list[int]) -> None:
         """The file's original bytes as one part holding the cutouts at plan ``members``."""
         assert loaded.raw is not None
-        planes = 0 if first.pixels is None else int(first.pixels.shape[0])
+        planes = (
+            loaded.planes
+            if loaded.planes is not None
+            else 0
+            if first.pixels is None
+            else int(first.pixels.shape[0])
+        )
         request = self.target((first.format, planes), len(members), len(loaded.raw), True)
         name = f"file{len(request.raw)}-{loaded.raw_name or 'cutout'}"
         request.raw.append((Part(name, loaded.raw), members))

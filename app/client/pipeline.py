@@ -55,7 +55,8 @@ def prepare_chunk(
 ) -> Plan:
     """Read ``sources`` (as a model of ``channels`` bands takes them; None: as the service reads them when
     it chooses) and pack them into requests (blocking; a top-level function for process pools)."""
-    loaded = [load(source, decode_limits, channels) for source in sources]
+    whole = (limits.max_cutouts, limits.max_bytes)  # files that fit in one request travel undecoded
+    loaded = [load(source, decode_limits, channels, whole) for source in sources]
     return pack(loaded, limits, named_model=named_model)
 
 

@@ -247,6 +247,23 @@ def _plan(images: list[ImageInfo], channels: int | None, limits: DecodeLimits) -
     return layout
 
 
+def probe_fits(data: bytes, channels: int | None, limits: DecodeLimits) -> tuple[int, int] | None:
+    """(cutouts, planes per cutout) of plain FITS bytes that are one primary image, as decoding would
+    read it for a model of ``channels`` bands, from the header alone (no pixel is read); None for
+    any other file or one that would not decode (decode it to learn why)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            spans = prescan(data, limits)
+            single = _single_image(spans, data, limits)
+            if single is None:
+                return None
+            n, c, _, _ = _plan(single[0], channels, limits).shape
+    except Exception:  # DecodeError, or whatever astropy raises for a broken header
+        return None
+    return n, c
+
+
 def _read(data: bytes, filename: str, channels: int | None, limits: DecodeLimits) -> DecodedFile:
     spans = prescan(data, limits)
     single = _single_image(spans, data, limits)

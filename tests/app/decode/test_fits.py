@@ -242,3 +242,16 @@ def test_truncated_data_and_headers_are_bad_fits() -> None:
     data = cube_fits(size=S)
     assert code_of(data[: len(data) - 2880]) == "bad_fits"  # data block missing
     assert code_of(data[:1000]) == "bad_fits"  # header without END
+
+
+def test_probe_counts_the_cutouts_of_one_image_from_its_header_alone() -> None:
+    from app.decode.fits import probe_fits
+    from app.decode.limits import DEFAULT_LIMITS
+
+    stack = image_fits(noise((5, 101, 101)))
+    assert probe_fits(stack, None, DEFAULT_LIMITS) == (5, 1)
+    assert probe_fits(stack, 5, DEFAULT_LIMITS) == (1, 5)  # a five-band model reads one cube
+    assert probe_fits(stack, 4, DEFAULT_LIMITS) is None  # band_mismatch: decoding says why
+    assert probe_fits(image_fits(noise((2, 3, 101, 101))), None, DEFAULT_LIMITS) == (2, 3)
+    assert probe_fits(stack[:4000], None, DEFAULT_LIMITS) is None  # truncated
+    assert probe_fits(b"SIMPLE  = T" + b" " * 100, None, DEFAULT_LIMITS) is None
