@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from functools import cache
+from typing import Any
 
 import numpy as np
 import pytest
@@ -137,7 +138,8 @@ def test_bounds_widen_the_training_range_with_a_floor_for_fractions() -> None:
     assert bound(Quantiles.model_validate({**never.model_dump(by_alias=True), "n": 0}), MASKED_RULE) is None
 
 
-def test_annotate_appends_to_the_cutouts_without_an_error() -> None:
+def card_with_fits_statistics() -> Any:
+    """A card whose input statistics are :func:`statistics` for FITS (none for PNG)."""
     from app.card import ModelCard
 
     data = card_data()
@@ -148,7 +150,11 @@ def test_annotate_appends_to_the_cutouts_without_an_error() -> None:
         "psf": {"fwhm_arcsec": None, "note": "unknown"},
         "by_input": {"fits": statistics(False).model_dump(by_alias=True)},
     }
-    card = ModelCard.from_dict(data)
+    return ModelCard.from_dict(data)
+
+
+def test_annotate_appends_to_the_cutouts_without_an_error() -> None:
+    card = card_with_fits_statistics()
     pixels = np.stack([galaxy(), galaxy((7.0,)), galaxy((7.0,))])
     metas = tuple(CutoutMeta(file="f.fits", index=i, format="fits") for i in range(3))
     metas = (metas[0], metas[1], replace(metas[2], error=CutoutError("all_nan", "x")))
@@ -157,17 +163,7 @@ def test_annotate_appends_to_the_cutouts_without_an_error() -> None:
 
 
 def test_annotate_all_gives_each_file_what_annotate_gives_it_alone() -> None:
-    from app.card import ModelCard
-
-    data = card_data()
-    data["input_statistics"] = {
-        "description": "test",
-        "data": "synthetic",
-        "pixel_scale_arcsec": 0.1,
-        "psf": {"fwhm_arcsec": None, "note": "unknown"},
-        "by_input": {"fits": statistics(False).model_dump(by_alias=True)},
-    }
-    card = ModelCard.from_dict(data)
+    card = card_with_fits_statistics()
 
     def file(name: str, fmt: InputFormat, pixels: np.ndarray, error_at: int | None = None) -> DecodedFile:
         metas = [CutoutMeta(file=name, index=i, format=fmt) for i in range(len(pixels))]
