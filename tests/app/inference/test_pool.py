@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from app.card import ModelCard
-from app.inference.pool import SessionPool, StreamPlan, plan_streams
+from app.inference.pool import SessionPool, StreamPlan, cgroup_cpu_limit, plan_streams
 from app.inference.providers import ProviderPlan
 from tests.app.inference.test_session import raw_cutouts
 from tests.app.service_helpers import SHIPPED
@@ -48,3 +49,20 @@ def test_every_session_of_a_pool_gives_the_same_scores_run_side_by_side() -> Non
         side_by_side = list(threads.map(pool.run, [x] * 9))
     for scores in side_by_side:
         np.testing.assert_array_equal(scores, each[0])
+
+
+def test_a_container_cpu_quota_caps_the_cores(tmp_path: Path) -> None:
+    v2, quota, period = tmp_path / "cpu.max", tmp_path / "quota", tmp_path / "period"
+    absent = (tmp_path / "no-quota", tmp_path / "no-period")
+    v2.write_text("400000 100000\n")
+    assert cgroup_cpu_limit(v2, absent) == 4
+    v2.write_text("150000 100000\n")
+    assert cgroup_cpu_limit(v2, absent) == 2  # 1.5 CPUs: rounded up
+    v2.write_text("max 100000\n")
+    assert cgroup_cpu_limit(v2, absent) is None
+    quota.write_text("200000\n")
+    period.write_text("100000\n")
+    assert cgroup_cpu_limit(tmp_path / "none", (quota, period)) == 2  # cgroup v1
+    quota.write_text("-1\n")
+    assert cgroup_cpu_limit(tmp_path / "none", (quota, period)) is None
+    assert cgroup_cpu_limit(tmp_path / "none", absent) is None
