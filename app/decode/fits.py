@@ -29,7 +29,6 @@ import numpy as np
 import numpy.typing as npt
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
-from astropy.wcs import FITSFixedWarning
 
 from app.decode.compressed import check_compressed_hdu, is_compressed_image
 from app.decode.errors import DecodeError
@@ -227,6 +226,10 @@ def _infos(layout: Layout, sources: dict[int, _Source], primary: Any) -> list[He
 
 
 def _fits_warnings(caught: list[warnings.WarningMessage]) -> tuple[DecodeWarning, ...]:
+    if not caught:
+        return ()
+    from astropy.wcs import FITSFixedWarning  # here, not at the top: see app/decode/header.py
+
     seen: dict[str, None] = {}
     for item in caught:
         if issubclass(item.category, AstropyWarning) and not issubclass(item.category, FITSFixedWarning):

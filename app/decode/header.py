@@ -20,16 +20,19 @@ import functools
 import math
 import warnings as pywarnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import astropy.units as u
 import numpy as np
 from astropy.io.fits import Header
 from astropy.utils.exceptions import AstropyWarning
-from astropy.wcs import WCS, Wcsprm
-from astropy.wcs.utils import proj_plane_pixel_scales
 
 from app.decode.types import DecodeWarning
+
+# astropy.wcs is imported where a header needs a WCS, not here: importing it imports
+# astropy.coordinates (a third of a second), which a file with RA, DEC and PIXSCALE never needs
+if TYPE_CHECKING:
+    from astropy.wcs import WCS
 
 _WCS_KEYS = ("CTYPE1", "CD1_1", "CDELT1", "PC1_1", "CRVAL1")
 # distortions that astropy's WCS class applies and wcslib's Wcsprm alone does not (SIP, paper IV
@@ -135,6 +138,8 @@ def _keyword_radec(headers: tuple[Header, ...], warnings: list[DecodeWarning]) -
 
 
 def _make_wcs(header: Header, warnings: list[DecodeWarning]) -> WCS | None:
+    from astropy.wcs import WCS
+
     try:
         wcs = WCS(header)
         if wcs.has_celestial:
@@ -190,6 +195,8 @@ def _arcsec_scale(scales: Any, units: Any) -> float | None:
 
 
 def _wcs_scale(wcs: WCS) -> float | None:
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
     try:
         scales = proj_plane_pixel_scales(wcs)
     except Exception:  # singular matrices: no usable scale
@@ -207,6 +214,8 @@ def _sky_from_wcsprm(
     rejects (the ``WCS`` route then words the warning)."""
     if any(key in header for key in _DISTORTION_KEYS):
         return None
+    from astropy.wcs import Wcsprm
+
     try:
         prm = Wcsprm(header.tostring(endcard=False, padding=False).encode("ascii"), relax=True)
         prm.fix()
