@@ -209,3 +209,17 @@ def test_files_are_read_as_the_named_model_takes_them(tiny_models: Path, tmp_pat
     assert row.error is None and row.model == "ground" and row.index == 0
     rows = asyncio.run(go(None))
     assert len(rows) == 4 and [r.index for r in rows] == [0, 1, 2, 3] and {r.error for r in rows} == {None}
+
+
+def test_a_model_the_service_lacks_gives_unknown_model_rows(tiny_models: Path, tmp_path: Path) -> None:
+    stack = tmp_path / "stack.fits"
+    stack.write_bytes(image_fits(noise((3, 101, 101), seed=4)))
+
+    async def go() -> list[Any]:
+        async with app_client(tiny_models) as client:
+            assert await client.transport.bands("nope") is None
+            assert await client.transport.bands("ground") == ("u", "g", "r", "i")
+            return await client.classify([str(stack)], model="nope")
+
+    rows = asyncio.run(go())
+    assert [r.index for r in rows] == [0, 1, 2] and {r.error for r in rows} == {"unknown_model"}
