@@ -13,8 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.card import ModelCard
 from app.cli import main, table
 from tests.app.pipeline_helpers import shipped_models
+from tests.app.service_helpers import SHIPPED
 
 FAST = ["--no-progress", "--workers", "0"]
 
@@ -94,7 +96,8 @@ def test_score_without_a_server_equals_the_service(
     printed = run(
         capsys, "score", *paths_of(inputs), "--out", out, "--models-dir", models, "--device", "cpu", *FAST
     )
-    assert "ground 1.1.0" in printed and "errors: not_fits_or_png 1" in printed
+    ground = ModelCard.load(SHIPPED / "ground" / "model.json").identity.version
+    assert f"ground {ground}" in printed and "errors: not_fits_or_png 1" in printed
     local = {(r["file"], r["index"]): r for r in records(out)}
     assert set(local) == {(r["file"], r["index"]) for r in full_run}
     for r in full_run:
