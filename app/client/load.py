@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from app.client.sources import ArraySource, BandGroup, FileSource, Source
 from app.decode import DecodeError, DecodeLimits, decode_bytes
-from app.decode.fits import probe_fits
+from app.decode.fits import count_or_decode_fits
 from app.decode.masking import MASK_VALUE
 from app.decode.sniff import sniff
 from app.decode.types import DecodedFile, InputFormat
@@ -126,20 +126,23 @@ def load_file(
     """Decode one file as a model of ``channels`` bands would take it (None: as the service reads a
     file when it chooses the model); a decode failure is one error cutout with the decoder's code.
 
-    ``whole`` (cutouts, bytes): a FITS file of one image holding several cutouts, no more than these,
-    is not decoded at all: its header says how many cutouts it holds, it travels as it is, and the
-    service's answer gives each cutout's id, position and warnings (read from that same header)."""
+    ``whole`` (cutouts, bytes): a plain FITS file of one image holding several cutouts, no more than
+    these, is not decoded at all: its header says how many cutouts it holds, it travels as it is, and
+    the service's answer gives each cutout's id, position and warnings (read from that same header)."""
     try:
         data = _read(source.path, limits)
         if whole is not None and sniff(data) == "fits" and len(data) <= whole[1]:
-            probed = probe_fits(data, channels, limits)
-            if probed is not None and 1 < probed[0] <= whole[0]:
-                cutouts = tuple(Cutout(source.key, i) for i in range(probed[0]))
+            # one pass over the header either way: a single cutout is decoded from it
+            result = count_or_decode_fits(data, source.key, channels, limits, count_up_to=whole[0])
+            if isinstance(result, tuple):
+                cutouts = tuple(Cutout(source.key, i) for i in range(result[0]))
                 name = os.path.basename(source.path)
                 return Loaded(
-                    source.key, cutouts, raw=data, raw_name=name, raw_required=True, planes=probed[1]
+                    source.key, cutouts, raw=data, raw_name=name, raw_required=True, planes=result[1]
                 )
-        decoded = decode_bytes(data, source.key, channels=channels, limits=limits)
+            decoded = result
+        else:
+            decoded = decode_bytes(data, source.key, channels=channels, limits=limits)
     except DecodeError as error:
         return _failed(source.key, error.code, error.message)
     except OSError as error:

@@ -250,28 +250,16 @@ def _plan(images: list[ImageInfo], channels: int | None, limits: DecodeLimits) -
     return layout
 
 
-def probe_fits(data: bytes, channels: int | None, limits: DecodeLimits) -> tuple[int, int] | None:
-    """(cutouts, planes per cutout) of plain FITS bytes that are one primary image, as decoding would
-    read it for a model of ``channels`` bands, from the header alone (no pixel is read); None for
-    any other file or one that would not decode (decode it to learn why)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            spans = prescan(data, limits)
-            single = _single_image(spans, data, limits)
-            if single is None:
-                return None
-            n, c, _, _ = _plan(single[0], channels, limits).shape
-    except Exception:  # DecodeError, or whatever astropy raises for a broken header
-        return None
-    return n, c
-
-
-def _read(data: bytes, filename: str, channels: int | None, limits: DecodeLimits) -> DecodedFile:
+def _read(
+    data: bytes, filename: str, channels: int | None, limits: DecodeLimits, count_up_to: int
+) -> DecodedFile | tuple[int, int]:
     spans = prescan(data, limits)
     single = _single_image(spans, data, limits)
     if single is not None:
         layout = _plan(single[0], channels, limits)
+        n, c = layout.shape[:2]
+        if 1 < n <= count_up_to:
+            return n, c
         pixels = _assemble(layout, single[1])
         infos = _infos(layout, single[1], spans[0].header)
     else:
@@ -320,10 +308,28 @@ def _read(data: bytes, filename: str, channels: int | None, limits: DecodeLimits
 
 def decode_fits(data: bytes, filename: str, channels: int | None, limits: DecodeLimits) -> DecodedFile:
     """Decode plain (already inflated) FITS bytes; every failure is a DecodeError."""
+    decoded = _decode(data, filename, channels, limits, count_up_to=0)
+    assert isinstance(decoded, DecodedFile)  # nothing is only counted with count_up_to 0
+    return decoded
+
+
+def count_or_decode_fits(
+    data: bytes, filename: str, channels: int | None, limits: DecodeLimits, count_up_to: int
+) -> DecodedFile | tuple[int, int]:
+    """(cutouts, planes per cutout) of plain FITS bytes that are one primary image holding 2 to
+    ``count_up_to`` cutouts as decoding would read them for a model of ``channels`` bands, from the
+    header alone (no pixel is read); any other file decoded as :func:`decode_fits` does, after the
+    same one pass over its header. Every failure is a DecodeError."""
+    return _decode(data, filename, channels, limits, count_up_to)
+
+
+def _decode(
+    data: bytes, filename: str, channels: int | None, limits: DecodeLimits, count_up_to: int
+) -> DecodedFile | tuple[int, int]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            decoded = _read(data, filename, channels, limits)
+            decoded = _read(data, filename, channels, limits, count_up_to)
         except DecodeError:
             raise
         except MemoryError:
@@ -333,6 +339,8 @@ def decode_fits(data: bytes, filename: str, channels: int | None, limits: Decode
         except Exception as exc:  # astropy raises OSError, ValueError, KeyError, ... for bad files
             text = " ".join(str(exc).split())[:300] or type(exc).__name__
             raise DecodeError("bad_fits", f"{filename} is not a readable FITS file: {text}") from None
+    if isinstance(decoded, tuple):
+        return decoded  # counted, not decoded: the service reads the warnings from the same header
     extra = _fits_warnings(caught)
     if not extra:
         return decoded

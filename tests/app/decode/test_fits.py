@@ -9,6 +9,7 @@ from astropy.io import fits
 from app.decode import DecodeLimits, decode_bytes, decode_path
 from app.decode.errors import DecodeError
 from app.decode.masking import MASK_VALUE
+from app.decode.types import DecodedFile
 from tests.factories import (
     cube_fits,
     extension_fits,
@@ -244,14 +245,26 @@ def test_truncated_data_and_headers_are_bad_fits() -> None:
     assert code_of(data[:1000]) == "bad_fits"  # header without END
 
 
-def test_probe_counts_the_cutouts_of_one_image_from_its_header_alone() -> None:
-    from app.decode.fits import probe_fits
+def test_one_image_of_several_cutouts_is_counted_from_its_header_alone() -> None:
+    from app.decode.fits import count_or_decode_fits, decode_fits
     from app.decode.limits import DEFAULT_LIMITS
 
+    def count(data: bytes, channels: int | None, up_to: int = 8) -> object:
+        return count_or_decode_fits(data, "f.fits", channels, DEFAULT_LIMITS, up_to)
+
     stack = image_fits(noise((5, 101, 101)))
-    assert probe_fits(stack, None, DEFAULT_LIMITS) == (5, 1)
-    assert probe_fits(stack, 5, DEFAULT_LIMITS) == (1, 5)  # a five-band model reads one cube
-    assert probe_fits(stack, 4, DEFAULT_LIMITS) is None  # band_mismatch: decoding says why
-    assert probe_fits(image_fits(noise((2, 3, 101, 101))), None, DEFAULT_LIMITS) == (2, 3)
-    assert probe_fits(stack[:4000], None, DEFAULT_LIMITS) is None  # truncated
-    assert probe_fits(b"SIMPLE  = T" + b" " * 100, None, DEFAULT_LIMITS) is None
+    assert count(stack, None) == (5, 1)
+    assert count(image_fits(noise((2, 3, 101, 101))), None) == (2, 3)
+    cube = count(stack, 5)  # a five-band model reads one cube: decoded, as decode_fits does it
+    assert isinstance(cube, DecodedFile) and cube.pixels.shape == (1, 5, 101, 101)
+    assert np.array_equal(cube.pixels, decode_fits(stack, "f.fits", 5, DEFAULT_LIMITS).pixels)
+    decoded = count(stack, None, up_to=4)  # more cutouts than asked for: decoded
+    assert isinstance(decoded, DecodedFile) and len(decoded.cutouts) == 5
+    for bad, channels, code in [
+        (stack, 4, "band_mismatch"),
+        (stack[:4000], None, "bad_fits"),  # truncated
+        (b"SIMPLE  = T" + b" " * 100, None, "bad_fits"),
+    ]:
+        with pytest.raises(DecodeError) as caught:
+            count(bad, channels)
+        assert caught.value.code == code
