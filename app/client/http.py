@@ -151,10 +151,7 @@ class AsyncClient:
         raise TimeoutError(f"{self.http.base_url} not ready after {timeout_s:g} s (last status: {last})")
 
     async def _get(self, path: str) -> httpx.Response:
-        try:
-            return await self.http.get(path)
-        except httpx.TransportError as error:
-            raise ServiceUnreachable(f"{self.http.base_url}: {type(error).__name__}: {error}") from error
+        return await self.transport.request("GET", path)
 
 
 class Client(AbstractContextManager["Client"]):

@@ -130,19 +130,21 @@ class HttpTransport:
         if threshold is not None:
             params["threshold"] = repr(float(threshold))
         files = [("files", (part.name, part.data, "application/octet-stream")) for part in parts]
-        try:
-            response = await self.http.post("/classify", params=params, files=files)
-        except httpx.TransportError as error:  # connection refused or reset, timeouts
-            raise ServiceUnreachable(f"{self.http.base_url}: {type(error).__name__}: {error}") from error
+        response = await self.request("POST", "/classify", params=params, files=files)
         if response.status_code == 200:
             return ClassifyResponse.model_validate_json(response.content)
         return refusal_from(response)
 
     async def bands(self, model: str) -> tuple[str, ...] | None:
-        try:
-            response = await self.http.get(f"/models/{model}")
-        except httpx.TransportError as error:
-            raise ServiceUnreachable(f"{self.http.base_url}: {type(error).__name__}: {error}") from error
+        response = await self.request("GET", f"/models/{model}")
         if response.status_code != 200:
             return None  # an unknown model: every request will say so, cutout by cutout
-        return tuple(ModelCard.model_validate_json(response.content).input.bands)
+        return tuple(ModelCard.from_dict(response.json()).input.bands)
+
+    async def request(self, method: str, path: str, **options: Any) -> httpx.Response:
+        """One HTTP request to the service; :class:`ServiceUnreachable` when it cannot be reached
+        (connection refused or reset, timeouts)."""
+        try:
+            return await self.http.request(method, path, **options)
+        except httpx.TransportError as error:
+            raise ServiceUnreachable(f"{self.http.base_url}: {type(error).__name__}: {error}") from error
