@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.card import ModelCard
-from app.inference.providers import ProviderPlan
+from app.inference.providers import CPU, ProviderPlan
 from app.inference.session import ModelSession
 
 MAX_AUTO_STREAMS = 4
@@ -81,7 +81,7 @@ def plan_streams(provider: str, streams: int, threads: int, cores: int | None = 
     CPU, automatic: up to :data:`MAX_AUTO_STREAMS` streams sharing the cores, threads = cores / streams
     (2 cores: two 1-thread sessions; 16 cores: four 4-thread sessions). GPU: one stream unless set.
     """
-    if provider != "CPUExecutionProvider":
+    if provider != CPU:
         return StreamPlan(streams or 1, threads)
     cores = cores or usable_cores()
     if streams == 0:
@@ -122,14 +122,20 @@ class SessionPool:
         streams: int = 0,
         threads: int = 0,
     ) -> SessionPool:
-        """Open the model's sessions: the first tells the provider, which decides the stream plan."""
+        """Open the model's sessions. The provider decides the stream plan: where only the CPU will be
+        asked for, it is known beforehand; otherwise the first session tells which one started."""
 
         def session(threads: int) -> ModelSession:
             return ModelSession(directory, card, plan, max_batch=max_batch, threads=threads)
 
-        probe = session(threads)
-        chosen = plan_streams(probe.provider, streams, threads)
-        first = probe if chosen.threads == threads else session(chosen.threads)
+        if plan.providers() == [CPU]:
+            chosen = plan_streams(CPU, streams, threads)
+            first = session(chosen.threads)
+        else:
+            first = session(threads)
+            chosen = plan_streams(first.provider, streams, threads)
+            if chosen.threads != threads:  # CUDA did not start: the CPU's threads, in a new session
+                first = session(chosen.threads)
         return cls([first] + [session(chosen.threads) for _ in range(chosen.streams - 1)], chosen.threads)
 
     @property
