@@ -26,7 +26,6 @@ Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -42,6 +41,7 @@ import numpy as np
 from astropy.io import fits
 
 from bench.http_load import multipart_request
+from bench.report import write_json
 from bench.service_throughput import HOST, Service, cpu_seconds, free_port, load
 
 STACK = 256
@@ -177,9 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         service.stop()
     print_table(result)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    write_json(args.json, result)
     return 0
 
 

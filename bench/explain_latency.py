@@ -15,7 +15,6 @@ HTTP, no queue). Prints a table and writes a JSON file (DESIGN section 8). The i
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -30,6 +29,7 @@ from app.config import Settings
 from app.explain.lime import LimeParams, lime_plan
 from app.explain.occlusion import OcclusionParams, occlusion_plan
 from app.main import create_app
+from bench.report import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -163,9 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:24s} {row['p50_s']:8.3f} {row['min_s']:8.3f} {row['max_s']:8.3f}")
     ratio = result["service_over_raw"]
     print(f"{'raw onnxruntime (best)':24s} {raw['seconds']:8.3f}   service / raw {ratio:.2f}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.json, result)
     return 0
 
 

@@ -12,7 +12,6 @@ table and writes a JSON file. This is the ceiling the service's throughput is me
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -22,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+
+from bench.report import write_json
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
@@ -119,9 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         cells = (row["batch"], row["cutouts_per_s"], row["batch_ms_p50"], row["batch_ms_p99"])
         print("{:>6} {:>10.0f} {:>13.2f} {:>13.2f}".format(*cells))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.json, result)
     return 0
 
 

@@ -13,7 +13,6 @@ file (DESIGN section 8).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import onnxruntime as ort
 from app.card import ModelCard
 from app.ood.check import ood_warnings
 from bench.explain_latency import ROOT, lens
+from bench.report import write_json
 
 
 def batch_of(card: ModelCard, n: int) -> np.ndarray:
@@ -82,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"inference      {1e3 * infer:7.3f} ms/cutout")
     print(f"ood checks     {1e3 * check:7.3f} ms/cutout  ({check / infer:.1%} of inference)")
     print(f"ood, 1 cutout  {1e3 * single:7.3f} ms")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.json, result)
     return 0
 
 

@@ -53,6 +53,7 @@ from astropy.io import fits
 from app.inference.pool import plan_streams
 from bench.http_load import LoadResult, closed_loop, multipart_request, open_loop
 from bench.onnx_throughput import PROVIDERS, cutouts, make_session, measure_parallel
+from bench.report import write_json
 
 HOST = "127.0.0.1"
 
@@ -236,9 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         service.stop()
     result["batching_gain_single"] = result["styles"]["single"]["cutouts_per_s"] / off["cutouts_per_s"]
     print_table(result, ceiling)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    write_json(args.json, result)
     return 0
 
 
