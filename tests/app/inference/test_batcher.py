@@ -66,6 +66,18 @@ def make(model: Model, **kwargs: float) -> MicroBatcher:
     )
 
 
+async def held_batcher() -> tuple[Model, MicroBatcher, asyncio.Future[npt.NDArray[np.float32]]]:
+    """A started batcher (no wait) whose model holds its first batch, one cutout of value 1, until
+    ``model.gate`` is set: (model, batcher, that batch's future)."""
+    model = Model()
+    model.gate.clear()
+    batcher = make(model, max_wait_s=0.0)
+    batcher.start()
+    blocker = batcher.submit(cutouts([1]))
+    await asyncio.to_thread(model.entered.wait, 5)
+    return model, batcher, blocker
+
+
 async def test_concurrent_requests_share_batches_and_get_their_own_scores_in_order() -> None:
     model = Model()
     observer = Observer()
@@ -128,12 +140,7 @@ async def _settle(batcher: MicroBatcher) -> None:
 
 
 async def test_cancelled_and_expired_requests_are_dropped_before_inference() -> None:
-    model = Model()
-    model.gate.clear()
-    batcher = make(model, max_wait_s=0.0)
-    batcher.start()
-    blocker = batcher.submit(cutouts([1]))
-    await asyncio.to_thread(model.entered.wait, 5)
+    model, batcher, blocker = await held_batcher()
     second = batcher.submit(cutouts([2]))  # handed to the thread, waits behind the blocker
     await _settle(batcher)
     gone = batcher.submit(cutouts([100, 101]))  # both slots busy: these stay in the queue
@@ -156,12 +163,7 @@ async def test_cancelled_and_expired_requests_are_dropped_before_inference() -> 
 
 
 async def test_a_batch_waiting_for_the_thread_skips_requests_that_left() -> None:
-    model = Model()
-    model.gate.clear()
-    batcher = make(model, max_wait_s=0.0)
-    batcher.start()
-    blocker = batcher.submit(cutouts([1]))
-    await asyncio.to_thread(model.entered.wait, 5)
+    model, batcher, blocker = await held_batcher()
     gone = batcher.submit(cutouts([7]))
     late = batcher.submit(cutouts([8]), deadline=time.monotonic() + 0.01)
     kept = batcher.submit(cutouts([9]))
@@ -214,12 +216,7 @@ async def test_batching_off_runs_one_cutout_per_inference() -> None:
 
 
 async def test_inference_runs_off_the_event_loop() -> None:
-    model = Model()
-    model.gate.clear()
-    batcher = make(model, max_wait_s=0.0)
-    batcher.start()
-    future = batcher.submit(cutouts([1]))
-    await asyncio.to_thread(model.entered.wait, 5)
+    model, batcher, future = await held_batcher()
     ticks = 0
     for _ in range(5):  # the loop keeps running while the model is blocked in its thread
         await asyncio.sleep(0.001)
