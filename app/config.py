@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     streams: Annotated[int, Field(ge=0, le=64)] = 0
     threads: Annotated[int, Field(ge=0)] = 0
     gpu_mem_limit_mib: Positive = 4096  # bound on each CUDA session's memory arena
+    # threads that decode, conform and check uploads (and build explanations), off the event loop;
+    # 0 = automatic (app.inference.pool.plan_decode_threads: 1 where inference runs on the CPU, else up
+    # to 4)
+    decode_threads: Annotated[int, Field(ge=0, le=64)] = 0
 
     # --- batching
     batching: bool = True  # False: one cutout per inference (max_batch 1, no wait), for benchmarks

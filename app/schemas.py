@@ -153,9 +153,12 @@ class ReadyResponse(BaseModel):
                             "provider": "CUDAExecutionProvider",
                             "batch_sizes": [1, 8, 32, 64],
                             "warmed": True,
+                            "streams": 1,
+                            "threads": 0,
                         }
                     },
                     "error": None,
+                    "decode_threads": 4,
                 }
             ]
         }
@@ -164,6 +167,7 @@ class ReadyResponse(BaseModel):
     status: Literal["ready", "starting", "failed", "stopping"]
     models: dict[str, ModelReadiness]
     error: str | None = None
+    decode_threads: int = 1  # threads decoding uploads (LENSFINDER_DECODE_THREADS, resolved)
 
 
 class ExplainedCutout(CutoutResult):

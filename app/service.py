@@ -7,23 +7,33 @@ file or the setting) and one batcher per model. :meth:`Service.start` starts the
 every padded batch size of every model in the background; the service is ready (``/readyz`` 200)
 once all of them are warm. :meth:`Service.close` (at shutdown) drains the batchers: every accepted
 request is answered.
+
+Blocking request work (decoding and conforming uploads, their out-of-distribution statistics, the
+copies and maps of explanations) runs in the service's own decoding threads (:meth:`Service.off_loop`,
+``LENSFINDER_DECODE_THREADS``), not in asyncio's default executor, whose many threads would contend
+for the GIL with the inference threads (:func:`app.inference.pool.plan_decode_threads`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 from app.config import Settings
 from app.inference.batcher import MicroBatcher
-from app.inference.pool import SessionPool
+from app.inference.pool import SessionPool, plan_decode_threads
 from app.inference.providers import ProviderPlan
 from app.registry import ShippedModel, load_models
 from app.telemetry import Telemetry
 
 log = logging.getLogger("lensfinder")
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class NoModelsError(RuntimeError):
@@ -62,6 +72,9 @@ class Service:
         self.ready = False
         self.warmup_error: str | None = None
         self._warmup: asyncio.Task[None] | None = None
+        providers = {runtime.session.provider for runtime in runtimes.values()}
+        self.decode_threads = plan_decode_threads(providers, settings.decode_threads)
+        self._decoder = ThreadPoolExecutor(max_workers=self.decode_threads, thread_name_prefix="decode")
 
     @classmethod
     def open(cls, settings: Settings, telemetry: Telemetry) -> Service:
@@ -109,7 +122,14 @@ class Service:
                 model.directory,
             )
             runtimes[name] = ModelRuntime(model, session, batcher)
-        return cls(settings, telemetry, runtimes)
+        service = cls(settings, telemetry, runtimes)
+        log.info("%d decoding thread(s)", service.decode_threads)
+        return service
+
+    async def off_loop(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``call(*args, **kwargs)`` in one of the decoding threads (blocking work of a request)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._decoder, functools.partial(call, *args, **kwargs))
 
     async def start(self) -> None:
         """Start every batcher and the background warm-up (inside the server's event loop)."""
@@ -146,4 +166,5 @@ class Service:
             self._warmup.cancel()
             await asyncio.gather(self._warmup, return_exceptions=True)
         await asyncio.gather(*(runtime.batcher.close() for runtime in self.runtimes.values()))
+        await asyncio.to_thread(self._decoder.shutdown, wait=True)
         log.info("all batchers drained")

@@ -5,7 +5,6 @@ logic is in :mod:`app.explain`; errors are those of ``/classify``."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Annotated, Any, Literal
 
@@ -87,7 +86,7 @@ async def explain_route(
     )
     answer = await _unless_client_leaves(request, work)
     wants_png = format == "png" or (format is None and "image/png" in request.headers.get("accept", ""))
-    return await asyncio.to_thread(_png, answer, scale) if wants_png else _json(answer)
+    return await service.off_loop(_png, answer, scale) if wants_png else _json(answer)
 
 
 def _json(answer: Explanation) -> ExplainResponse:

@@ -43,5 +43,7 @@ def readyz(service: ServiceDep) -> JSONResponse:
         status = "stopping"
     else:
         status = "starting"
-    body = ReadyResponse(status=status, models=models, error=service.warmup_error)
+    body = ReadyResponse(
+        status=status, models=models, error=service.warmup_error, decode_threads=service.decode_threads
+    )
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if service.ready else 503)

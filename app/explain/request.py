@@ -11,7 +11,6 @@ holds (422 ``invalid_request``).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Final, Literal
@@ -145,9 +144,9 @@ async def _explain(
     probabilities: list[float] = []
     maps: list[tuple[npt.NDArray[np.float32], npt.NDArray[np.int32] | None]] = []
     for cutout in prepared.pixels:
-        plan = await asyncio.to_thread(_plan, method, cutout, params)
+        plan = await service.off_loop(_plan, method, cutout, params)
         scores = await score_pixels(service, chosen, plan.copies, deadline)
-        probability, saliency = await asyncio.to_thread(plan.explain, scores)
+        probability, saliency = await service.off_loop(plan.explain, scores)
         probabilities.append(probability)
         maps.append((saliency, plan.segments))
     cut = card.output.threshold if threshold is None else threshold

@@ -67,6 +67,28 @@ def usable_cores() -> int:
     return cores if limit is None else min(cores, limit)
 
 
+MAX_AUTO_DECODE_THREADS = 4
+
+
+def plan_decode_threads(providers: set[str], threads: int, cores: int | None = None) -> int:
+    """The threads that decode uploads (``LENSFINDER_DECODE_THREADS``; 0 = automatic).
+
+    Automatic: one where any model's inference runs on the CPU. Decoding, conforming and the
+    out-of-distribution statistics hold the GIL for most of their time, so a second decoding thread
+    gains little, while every thread contending for the GIL delays the inference threads, which need
+    it to start and finish each batch (on this project's 2-core machine, one thread instead of six
+    scores 8% more cutouts/s with 32 files per request and 20% more with one cutout per request,
+    ``bench/service_throughput.py``). With every model on a GPU the cores are free for decoding: up to
+    :data:`MAX_AUTO_DECODE_THREADS`, for the parts that release the GIL (inflating gzip, PNG, large
+    numpy passes).
+    """
+    if threads > 0:
+        return threads
+    if not providers or CPU in providers:
+        return 1
+    return max(1, min(MAX_AUTO_DECODE_THREADS, cores or usable_cores()))
+
+
 @dataclass(frozen=True, slots=True)
 class StreamPlan:
     """``streams`` sessions of ``threads`` intra-op threads each (0: onnxruntime's default)."""

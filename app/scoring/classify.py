@@ -109,7 +109,7 @@ async def prepare_request(
     worker thread: (the model, the prepared files). 422 ``nothing_to_score`` naming every problem
     when no cutout can be scored."""
     cards = {name: runtime.model.card for name, runtime in service.runtimes.items()}
-    prepared = await asyncio.to_thread(
+    prepared = await service.off_loop(
         prepare,
         uploads,
         cards,

@@ -138,10 +138,12 @@ async def test_scores_do_not_depend_on_the_batch_a_cutout_lands_in(tmp_path: Pat
         in_stack, concurrent = await scores(client, concurrent=True)
     async with running(settings(tmp_path, batching=False)) as (_, client):
         unbatched_stack, alone = await scores(client, concurrent=False)
-    async with running(settings(tmp_path, max_batch=16, max_wait_ms=20, streams=2)) as (_, client):
-        ready = (await client.get("/readyz")).json()["models"]["space"]
+    several = settings(tmp_path, max_batch=16, max_wait_ms=20, streams=2, decode_threads=3)
+    async with running(several) as (_, client):
+        ready = (await client.get("/readyz")).json()
         two_streams_stack, two_streams = await scores(client, concurrent=True)  # batches side by side
-    assert (ready["streams"], ready["threads"]) == (2, 1)
+    assert (ready["models"]["space"]["streams"], ready["models"]["space"]["threads"]) == (2, 1)
+    assert ready["decode_threads"] == 3
     assert (
         in_stack == concurrent == unbatched_stack == alone == two_streams_stack == two_streams
     )  # bit for bit

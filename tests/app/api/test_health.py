@@ -42,6 +42,7 @@ def test_readiness_is_503_until_every_model_is_warm(models: Path, monkeypatch: p
         gate.set()
         body = wait_ready(client)
     assert body["status"] == "ready" and body["error"] is None
+    assert body["decode_threads"] == 1  # inference on the CPU: one decoding thread
     for name in ("space", "ground"):
         model = body["models"][name]
         assert model == {

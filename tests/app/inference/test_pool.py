@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.card import ModelCard
-from app.inference.pool import SessionPool, StreamPlan, cgroup_cpu_limit, plan_streams
+from app.inference.pool import SessionPool, StreamPlan, cgroup_cpu_limit, plan_decode_threads, plan_streams
 from app.inference.providers import ProviderPlan
 from tests.app.inference.test_session import raw_cutouts
 from tests.app.service_helpers import SHIPPED
@@ -32,6 +32,22 @@ CPU = "CPUExecutionProvider"
 )
 def test_plan_streams(provider: str, streams: int, threads: int, cores: int, plan: StreamPlan) -> None:
     assert plan_streams(provider, streams, threads, cores) == plan
+
+
+@pytest.mark.parametrize(
+    ("providers", "setting", "cores", "threads"),
+    [
+        ({CPU}, 0, 2, 1),  # inference on the CPU: one decoding thread, whatever the cores
+        ({CPU}, 0, 16, 1),
+        ({CPU, "CUDAExecutionProvider"}, 0, 16, 1),  # one model on the CPU is enough
+        ({"CUDAExecutionProvider"}, 0, 16, 4),  # cores free for decoding, up to 4
+        ({"CUDAExecutionProvider"}, 0, 2, 2),
+        ({CPU}, 3, 2, 3),  # LENSFINDER_DECODE_THREADS as set
+        (set(), 0, 8, 1),
+    ],
+)
+def test_plan_decode_threads(providers: set[str], setting: int, cores: int, threads: int) -> None:
+    assert plan_decode_threads(providers, setting, cores) == threads
 
 
 def test_every_session_of_a_pool_gives_the_same_scores_run_side_by_side() -> None:
