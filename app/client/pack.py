@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from astropy.io import fits
@@ -66,7 +66,8 @@ class Slot:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Requests to send, and every cutout in input order with its slot (None: not sent, it failed)."""
+    """Requests to send, and every cutout in input order with its slot (None: not sent, it failed);
+    the cutouts without their pixels, which the requests hold."""
 
     requests: tuple[Request, ...]
     cutouts: tuple[Cutout, ...]
@@ -196,4 +197,7 @@ def pack(loaded: Sequence[Loaded], limits: Limits, *, named_model: bool) -> Plan
             for k, position in enumerate(members):
                 slots[position] = Slot(number, name, k)
         requests.append(Request(tuple(parts), request.cutouts))
-    return Plan(tuple(requests), tuple(cutouts), tuple(slots))
+    # the pixels now travel in the requests: rows need only the rest (and a plan made in a reading
+    # process is pickled back whole, so pixels kept here would cross the process boundary twice)
+    bare = tuple(c if c.pixels is None else replace(c, pixels=None) for c in cutouts)
+    return Plan(tuple(requests), bare, tuple(slots))
