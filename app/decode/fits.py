@@ -66,10 +66,13 @@ def _declared_shape(header: Any, label: str) -> tuple[int, ...]:
 
 
 class _Source:
-    """One image HDU chosen for reading: how to get its stored array and its image header."""
+    """One image HDU chosen for reading: how to get its stored array and its image header (and the
+    header's bytes as stored, where the file has them: a single primary image)."""
 
-    def __init__(self, read: Callable[[], npt.NDArray[Any]], header: Any, bitpix: int) -> None:
-        self.raw, self.header, self.bitpix = read, header, bitpix
+    def __init__(
+        self, read: Callable[[], npt.NDArray[Any]], header: Any, bitpix: int, cards: bytes | None = None
+    ) -> None:
+        self.raw, self.header, self.bitpix, self.cards = read, header, bitpix, cards
 
 
 def _hdu_reader(hdu: Any, compressed: bool) -> Callable[[], npt.NDArray[Any]]:
@@ -135,7 +138,8 @@ def _single_image(
     if image is None:
         return [], {}
     shape, bitpix = image
-    source = _Source(_buffer_reader(data, span.data_start, shape, bitpix), header, bitpix)
+    cards = data[span.header_start : span.data_start]
+    source = _Source(_buffer_reader(data, span.data_start, shape, bitpix), header, bitpix, cards)
     return [ImageInfo(0, _label(0, header), shape, band_names(header))], {0: source}
 
 
@@ -221,8 +225,8 @@ def _infos(layout: Layout, sources: dict[int, _Source], primary: Any) -> list[He
             read_header_info(sources[im.hdu].header, primary if im.hdu else None, h, w)
             for im in layout.images
         ]
-    first = layout.images[0]
-    return [read_header_info(sources[first.hdu].header, primary if first.hdu else None, h, w)] * n
+    first = sources[layout.images[0].hdu]
+    return [read_header_info(first.header, primary if layout.images[0].hdu else None, h, w, first.cards)] * n
 
 
 def _fits_warnings(caught: list[warnings.WarningMessage]) -> tuple[DecodeWarning, ...]:

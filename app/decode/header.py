@@ -204,20 +204,31 @@ def _wcs_scale(wcs: WCS) -> float | None:
     return _arcsec_scale(scales, wcs.wcs.cunit)
 
 
+def _until_end(cards: bytes) -> bytes:
+    """Header bytes as stored, up to and including the END card (wcslib warns about what follows)."""
+    for offset in range(0, len(cards) - 79, 80):
+        if cards.startswith(b"END     ", offset):
+            return cards[: offset + 80]
+    return cards
+
+
 def _sky_from_wcsprm(
-    header: Header, height: int, width: int, warnings: list[DecodeWarning]
+    header: Header, cards: bytes | None, height: int, width: int, warnings: list[DecodeWarning]
 ) -> tuple[tuple[float, float] | None, float | None] | None:
     """Centre and pixel scale straight from wcslib (astropy's ``Wcsprm``), the same numbers as the
     ``WCS`` route for a plain celestial WCS at a tenth of its cost (``WCS`` re-verifies every header
     card, and that was most of the time spent on a small file). None where the ``WCS`` class is needed:
     SIP or lookup-table distortions (which only it applies), no celestial axes, or a WCS wcslib
-    rejects (the ``WCS`` route then words the warning)."""
+    rejects (the ``WCS`` route then words the warning). ``cards``: the header as stored in the file,
+    when the caller has it; else astropy writes the parsed header out again (a third of the cost of
+    decoding a small file: it re-verifies every card)."""
     if any(key in header for key in _DISTORTION_KEYS):
         return None
     from astropy.wcs import Wcsprm
 
     try:
-        prm = Wcsprm(header.tostring(endcard=False, padding=False).encode("ascii"), relax=True)
+        text = header.tostring(endcard=False, padding=False).encode("ascii") if cards is None else cards
+        prm = Wcsprm(text if cards is None else _until_end(text), relax=True)
         prm.fix()
         prm.set()
         lng, lat = int(prm.lng), int(prm.lat)
@@ -243,6 +254,7 @@ def _positive(value: Any) -> float | None:
 
 def _from_wcs(
     header: Header,
+    cards: bytes | None,
     height: int,
     width: int,
     radec: tuple[float, float] | None,
@@ -250,7 +262,7 @@ def _from_wcs(
     warnings: list[DecodeWarning],
 ) -> tuple[tuple[float, float] | None, float | None]:
     """Fill in the centre and the pixel scale the keywords left unknown, from the header's WCS."""
-    fast = _sky_from_wcsprm(header, height, width, warnings)
+    fast = _sky_from_wcsprm(header, cards, height, width, warnings)
     if fast is not None:
         return radec or fast[0], scale or fast[1]
     wcs = _make_wcs(header, warnings)
@@ -263,11 +275,15 @@ def _from_wcs(
     return radec, scale
 
 
-def read_header_info(header: Header, primary: Header | None, height: int, width: int) -> HeaderInfo:
+def read_header_info(
+    header: Header, primary: Header | None, height: int, width: int, cards: bytes | None = None
+) -> HeaderInfo:
     """Read id, ra/dec and pixel scale for an image of ``height`` x ``width`` pixels.
 
     ``header`` is the image HDU's header (for a tile-compressed HDU, the image header astropy builds);
-    ``primary`` the file's primary header when the image is in an extension, else None.
+    ``primary`` the file's primary header when the image is in an extension, else None; ``cards``
+    the bytes ``header`` was parsed from, when the caller has them (they spare writing it out again
+    for wcslib).
     """
     headers = (header,) if primary is None else (header, primary)
     warnings: list[DecodeWarning] = []
@@ -280,7 +296,7 @@ def read_header_info(header: Header, primary: Header | None, height: int, width:
         # The WCS only when the keywords leave something unknown: building one is most of the cost
         # of reading a small file's header
         if (radec is None or scale is None) and any(key in header for key in _WCS_KEYS):
-            radec, scale = _from_wcs(header, height, width, radec, scale, warnings)
+            radec, scale = _from_wcs(header, cards, height, width, radec, scale, warnings)
     if scale is None and primary is not None:
         scale = _positive(primary.get("PIXSCALE"))
 

@@ -27,11 +27,13 @@ MAX_AXES = 999  # FITS 4.0 section 4.4.1: NAXIS <= 999; the same bound is applie
 
 @dataclass(frozen=True, slots=True)
 class HduSpan:
-    """Where one HDU lies in the file: its parsed header, and the byte offsets of its data."""
+    """Where one HDU lies in the file: its parsed header, and the byte offsets of its header and
+    its data."""
 
     header: Header
     data_start: int
     data_bytes: int
+    header_start: int = 0
 
     @property
     def end(self) -> int:
@@ -94,7 +96,7 @@ def prescan(data: bytes, limits: DecodeLimits) -> list[HduSpan]:
         except Exception as exc:  # a header astropy cannot parse: astropy's own open would fail too
             raise DecodeError("bad_fits", f"{label}: the header cannot be read: {exc}"[:300]) from None
         header_end = stream.tell()
-        span = HduSpan(header, header_end, _data_bytes(header, index, label))
+        span = HduSpan(header, header_end, _data_bytes(header, index, label), header_start=pos)
         spans.append(span)
         pos = span.end
         index += 1

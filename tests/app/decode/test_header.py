@@ -166,8 +166,11 @@ def test_the_wcslib_route_gives_what_astropy_wcs_gives(cards: dict[str, Any]) ->
     from app.decode.header import _make_wcs, _sky_from_wcsprm, _wcs_centre, _wcs_scale
 
     header = fits.Header(list(cards.items()))
-    assert _sky_from_wcsprm(header, S, 80, []) is not None  # the route taken here
+    assert _sky_from_wcsprm(header, None, S, 80, []) is not None  # the route taken here
     got = read_header_info(header, None, S, 80)
+    # from the header's bytes as a file stores them (cards astropy need not write out again): the same
+    stored = header.tostring().encode("ascii")
+    assert read_header_info(header, None, S, 80, stored) == got
     reference = _make_wcs(header, [])
     assert reference is not None
     centre = _wcs_centre(reference, S, 80, [])
@@ -184,7 +187,7 @@ def test_a_sip_header_takes_the_astropy_wcs_route() -> None:
                    "A_2_0": 1e-2, "B_0_2": 0.0}  # fmt: skip
     from app.decode.header import _sky_from_wcsprm
 
-    assert _sky_from_wcsprm(fits.Header(list(sip.items())), S, S, []) is None
+    assert _sky_from_wcsprm(fits.Header(list(sip.items())), None, S, S, []) is None
     got, undistorted = info(sip), info(plain)
     reference = WCS(fits.Header(list(sip.items()))).pixel_to_world_values(50.0, 50.0)
     assert (got.ra, got.dec) == (
@@ -192,3 +195,41 @@ def test_a_sip_header_takes_the_astropy_wcs_route() -> None:
         pytest.approx(float(reference[1]), abs=1e-10),
     )
     assert abs(got.ra - undistorted.ra) > 1e-4  # type: ignore[operator]
+
+
+def test_a_file_header_in_free_format_reads_as_astropy_reads_it() -> None:
+    # cards as another writer may store them (values not right-aligned, lower-case units, comments,
+    # blank cards before END): the stored bytes go to wcslib as they are, the parsed header to the rest
+    cards = [
+        "SIMPLE  = T",
+        "BITPIX  = -32",
+        "NAXIS   = 2",
+        f"NAXIS1  = {S}",
+        f"NAXIS2  = {S}",
+        "CTYPE1  = 'RA---TAN'  / projection",
+        "CTYPE2  = 'DEC--TAN'",
+        "CRPIX1  = 51.",
+        "CRPIX2  = 51.",
+        "CRVAL1  = 2.1E+02 / [deg]",
+        "CRVAL2  = -4.5D0",
+        "CD1_1   = -5.5555555555556E-05",
+        "CD2_2   = 5.5555555555556E-05",
+        "CUNIT1  = 'deg'",
+        "CUNIT2  = 'deg'",
+        "OBJECT  = 'free-format'",
+        "",
+        "",
+        "END",
+    ]
+    header_bytes = "".join(card.ljust(80) for card in cards).encode("ascii")
+    header_bytes += b" " * (-len(header_bytes) % 2880)
+    data = header_bytes + noise((S, S)).astype(">f4").tobytes()
+    meta = decode_bytes(data + b"\0" * (-len(data) % 2880), "free.fits").cutouts[0]
+    reference = info({k: v for k, v in fits.Header.fromstring(header_bytes.decode()).items()})
+    assert (meta.ra, meta.dec, meta.pixel_scale_arcsec) == (
+        reference.ra,
+        reference.dec,
+        reference.pixel_scale_arcsec,
+    )
+    assert meta.ra == pytest.approx(210.0) and meta.dec == pytest.approx(-4.5)
+    assert meta.pixel_scale_arcsec == pytest.approx(0.2) and meta.id == "free-format"
