@@ -166,6 +166,8 @@ def conform(decoded: DecodedFile, spec: InputSpec) -> DecodedFile:
 def _updated(
     meta: CutoutMeta, extra: list[DecodeWarning], fraction: float, error: CutoutError | None
 ) -> CutoutMeta:
+    if not extra and fraction == meta.masked_fraction and error is meta.error:
+        return meta  # nothing new: dataclasses.replace costs microseconds a cutout, a stack has thousands
     return replace(meta, warnings=meta.warnings + tuple(extra), masked_fraction=fraction, error=error)
 
 
