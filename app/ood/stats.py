@@ -4,13 +4,13 @@ One function, :func:`plane_statistics`, computes every statistic for every plane
 cutouts; ``training.input_stats`` runs it on a model's training inputs (the card's
 ``input_statistics``) and :mod:`app.ood.check` runs it on each scored cutout, so both sides measure the
 same thing with the same code. It runs on the request path, so it is built for speed: about ten
-vectorised passes and four partitions of about 1,500 values per plane.
+vectorised passes and four partitions of 700 to 900 values per plane.
 
 Conventions: pixels are float32 (N, C, H, W) as the model takes them (raw flux in any linear unit for
 FITS, display levels 0..255 or 0..65535 for PNG), masked pixels NaN. ``sky`` and ``sigma`` are the
-median and 1.4826 x MAD of the finite pixels of the plane's stride-3 grid (the in-graph normalisation
-uses the same estimators on the stride-2 grid; the coarser grid costs half as much and moves them by
-a few per cent), and "normalised" means ``asinh((x - sky) / (3 sigma))`` as in ``app.preprocess``.
+median and 1.4826 x MAD of the finite pixels of the plane's stride-4 grid (the in-graph normalisation
+uses the same estimators on the stride-2 grid; the coarser grid costs a quarter as much and moves them
+by a few per cent), and "normalised" means ``asinh((x - sky) / (3 sigma))`` as in ``app.preprocess``.
 Medians are nearest-rank (within one rank of the exact median). Every statistic is unchanged when a
 plane is multiplied by a positive constant (flux-unit free), except the ``png_*`` level statistics,
 which are only computed for PNG levels.
@@ -20,7 +20,7 @@ Statistics (per plane; NaN where undefined, e.g. a plane without a finite pixel 
   ``peak`` the brightest mean of 3x3 pixel blocks (robust to a single hot pixel). Pure noise gives
   about 0; the simulated sets' galaxies give -4 to -1.
 - ``noise_correlation``: the spread (MAD) of differences of horizontal neighbours over that of pixels
-  two apart, on every 6th row: 1 for white noise, below 1 when the image was smoothed, resampled or
+  two apart, on every 12th row: 1 for white noise, below 1 when the image was smoothed, resampled or
   lossily compressed (neighbours correlated), above 1 when it was sharpened.
 - ``norm_max`` / ``norm_min``: the largest / smallest pixel after normalisation (the dynamic range
   the network sees).
@@ -59,8 +59,8 @@ COMMON: Final = (
     "peak_fwhm_px",
 )
 PNG_ONLY: Final = ("png_black_fraction", "png_white_fraction", "png_sky_level", "png_sky_width")
-GRID_STRIDE: Final = 3  # sky and sigma from every 3rd row and column (1,156 of 10,201 pixels)
-ROW_STRIDE: Final = 6  # noise_correlation from every 6th row
+GRID_STRIDE: Final = 4  # sky and sigma from every 4th row and column (676 of 10,201 pixels)
+ROW_STRIDE: Final = 12  # noise_correlation from every 12th row
 BLOCK: Final = 3  # peak: the brightest mean of BLOCK x BLOCK pixels
 PEAK_BOX: Final = 10  # half-size of the box around the brightest pixel for peak_fwhm_px (21x21)
 FWHM_MIN_SNR: Final = 10.0
