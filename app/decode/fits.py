@@ -37,7 +37,7 @@ from app.decode.layout import ImageInfo, Layout, plan_layout
 from app.decode.limits import DecodeLimits
 from app.decode.masking import apply_masking_rule, masked_fractions
 from app.decode.prescan import HduSpan, prescan
-from app.decode.types import CutoutError, CutoutMeta, DecodedFile, DecodeWarning
+from app.decode.types import CutoutError, CutoutMeta, DecodedFile, DecodeWarning, FileBytes
 
 _BITPIX = (8, 16, 32, 64, -32, -64)
 _MAX_FITS_WARNINGS = 3
@@ -82,7 +82,7 @@ def _hdu_reader(hdu: Any, compressed: bool) -> Callable[[], npt.NDArray[Any]]:
 
 
 def _buffer_reader(
-    data: bytes, start: int, shape: tuple[int, ...], bitpix: int
+    data: FileBytes, start: int, shape: tuple[int, ...], bitpix: int
 ) -> Callable[[], npt.NDArray[Any]]:
     # FITS stores big-endian integers and IEEE floats; BITPIX 8 is unsigned (the standard, section 5.2)
     dtype = np.dtype("u1") if bitpix == 8 else np.dtype(f">{'f' if bitpix < 0 else 'i'}{abs(bitpix) // 8}")
@@ -90,7 +90,7 @@ def _buffer_reader(
 
 
 def _image(
-    index: int, header: Any, data_start: int, data: bytes, limits: DecodeLimits
+    index: int, header: Any, data_start: int, data: FileBytes, limits: DecodeLimits
 ) -> tuple[tuple[int, ...], int] | None:
     """An uncompressed image HDU's declared shape and BITPIX, checked against the limits and against
     the bytes present; None when it holds no pixels (NAXIS = 0 or a zero-length axis)."""
@@ -119,7 +119,7 @@ def _image(
 
 
 def _single_image(
-    spans: list[HduSpan], data: bytes, limits: DecodeLimits
+    spans: list[HduSpan], data: FileBytes, limits: DecodeLimits
 ) -> tuple[list[ImageInfo], dict[int, _Source]] | None:
     """The images of a file that is one well-formed primary image HDU and nothing else (a survey's
     single cutout), read from the header prescan parsed and the bytes after it; None for any other
@@ -138,7 +138,7 @@ def _single_image(
     if image is None:
         return [], {}
     shape, bitpix = image
-    cards = data[span.header_start : span.data_start]
+    cards = bytes(data[span.header_start : span.data_start])
     source = _Source(_buffer_reader(data, span.data_start, shape, bitpix), header, bitpix, cards)
     return [ImageInfo(0, _label(0, header), shape, band_names(header))], {0: source}
 
@@ -255,7 +255,7 @@ def _plan(images: list[ImageInfo], channels: int | None, limits: DecodeLimits) -
 
 
 def _read(
-    data: bytes, filename: str, channels: int | None, limits: DecodeLimits, count_up_to: int
+    data: FileBytes, filename: str, channels: int | None, limits: DecodeLimits, count_up_to: int
 ) -> DecodedFile | tuple[int, int]:
     spans = prescan(data, limits)
     single = _single_image(spans, data, limits)
@@ -267,6 +267,7 @@ def _read(
         pixels = _assemble(layout, single[1])
         infos = _infos(layout, single[1], spans[0].header)
     else:
+        data = bytes(data)  # astropy's HDU list reads from a file object over bytes
         hdul = fits.open(
             io.BytesIO(data),
             mode="readonly",
@@ -310,7 +311,7 @@ def _read(
     return DecodedFile(file=filename, format="fits", pixels=pixels, cutouts=tuple(cutouts))
 
 
-def decode_fits(data: bytes, filename: str, channels: int | None, limits: DecodeLimits) -> DecodedFile:
+def decode_fits(data: FileBytes, filename: str, channels: int | None, limits: DecodeLimits) -> DecodedFile:
     """Decode plain (already inflated) FITS bytes; every failure is a DecodeError."""
     decoded = _decode(data, filename, channels, limits, count_up_to=0)
     assert isinstance(decoded, DecodedFile)  # nothing is only counted with count_up_to 0
@@ -328,7 +329,7 @@ def count_or_decode_fits(
 
 
 def _decode(
-    data: bytes, filename: str, channels: int | None, limits: DecodeLimits, count_up_to: int
+    data: FileBytes, filename: str, channels: int | None, limits: DecodeLimits, count_up_to: int
 ) -> DecodedFile | tuple[int, int]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -20,6 +20,7 @@ from astropy.io.fits import Header
 
 from app.decode.errors import DecodeError
 from app.decode.limits import DecodeLimits
+from app.decode.types import FileBytes
 
 BLOCK = 2880
 MAX_AXES = 999  # FITS 4.0 section 4.4.1: NAXIS <= 999; the same bound is applied to TFIELDS, ZNAXIS
@@ -76,16 +77,45 @@ def _data_bytes(header: Header, index: int, label: str) -> int:
     return abs(bitpix) // 8 * gcount * (pcount + cells)
 
 
-def prescan(data: bytes, limits: DecodeLimits) -> list[HduSpan]:
+class _Reader(io.RawIOBase):
+    """A seekable binary file over ``data`` that reads without copying it first (``io.BytesIO`` copies
+    anything but ``bytes``, and a request's file is a memoryview of its body)."""
+
+    def __init__(self, data: FileBytes) -> None:
+        self._view = memoryview(data)
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._view[self._pos : self._pos + len(buffer)]
+        buffer[: len(chunk)] = chunk
+        self._pos += len(chunk)
+        return len(chunk)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+
+def prescan(data: FileBytes, limits: DecodeLimits) -> list[HduSpan]:
     """Check every header's structural cards (see the module docstring); raises DecodeError.
 
     Returns the HDUs found, in order, up to where the file stops being a sequence of HDUs."""
-    stream: Any = io.BytesIO(data)
+    stream: Any = _Reader(data)
     spans: list[HduSpan] = []
     pos = 0
     index = 0
     while pos + BLOCK <= len(data):
-        if index > 0 and not data.startswith(b"XTENSION", pos):
+        if index > 0 and data[pos : pos + 8] != b"XTENSION":
             return spans  # not another HDU: astropy will warn about trailing bytes
         if index >= limits.max_hdus:
             raise DecodeError("too_large", f"the file holds more than {limits.max_hdus} HDUs, the limit")

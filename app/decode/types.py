@@ -21,6 +21,8 @@ import numpy.typing as npt
 from app.decode.errors import ErrorCode
 
 InputFormat = Literal["fits", "png-gray", "png-rgb"]
+# A file's bytes: ``bytes``, or a memoryview of bytes (a part of an uploaded body, not copied out of it)
+FileBytes = bytes | memoryview
 
 
 @dataclass(frozen=True, slots=True)

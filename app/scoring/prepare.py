@@ -17,7 +17,7 @@ import numpy.typing as npt
 from app.card import ModelCard
 from app.conform import conform
 from app.decode import DecodeError, DecodeLimits, decode_bytes
-from app.decode.types import DecodedFile
+from app.decode.types import DecodedFile, FileBytes
 from app.ood import annotate_all
 from app.schemas import Problem
 from app.scoring.choose import choose, no_model_message
@@ -26,10 +26,11 @@ from app.scoring.errors import TooManyCutouts
 
 @dataclass(frozen=True, slots=True)
 class Upload:
-    """One part named ``files``: the client's file name (or ``files[i]``) and its bytes."""
+    """One part named ``files``: the client's file name (or ``files[i]``) and its bytes (a view of the
+    request body where it came in one)."""
 
     name: str
-    data: bytes
+    data: FileBytes
 
 
 @dataclass(frozen=True, slots=True)

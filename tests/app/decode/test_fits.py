@@ -18,6 +18,7 @@ from tests.factories import (
     image_fits,
     mef_fits,
     noise,
+    png_bytes,
     tile_compressed_fits,
 )
 
@@ -268,3 +269,28 @@ def test_one_image_of_several_cutouts_is_counted_from_its_header_alone() -> None
         with pytest.raises(DecodeError) as caught:
             count(bad, channels)
         assert caught.value.code == code
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        image_fits(noise((S, S)), {"OBJECT": "one", "RA": 150.0, "DEC": 2.0}),  # one image: the fast path
+        image_fits(noise((4, S, S))),  # a stack
+        cube_fits(),
+        mef_fits(),  # several HDUs: astropy's HDU list
+        extension_fits([noise((S, S))], [{"FILTER": "VIS"}]),
+        tile_compressed_fits(noise((S, S))),
+        gzip_bytes(image_fits(noise((S, S)))),
+        png_bytes(np.arange(S * S, dtype=np.uint8).reshape(S, S)),
+    ],
+    ids=["image", "stack", "cube", "mef", "extension", "tile-compressed", "gzip", "png"],
+)
+def test_a_memoryview_of_a_larger_buffer_decodes_as_its_bytes_do(data: bytes) -> None:
+    # what the service passes: a part of the request body, viewed and not copied
+    body = b"--boundary\r\n\r\n" + data + b"\r\n--boundary--"
+    view = memoryview(body)[14 : 14 + len(data)]
+    from_bytes, from_view = decode_bytes(data, "f.fits"), decode_bytes(view, "f.fits")
+    assert np.array_equal(from_bytes.pixels, from_view.pixels, equal_nan=True)
+    assert from_view.cutouts == from_bytes.cutouts
+    from_view.pixels[...] = 0.0  # the pixels are the decoder's own array, not a window on the body
+    assert bytes(view) == data
