@@ -30,6 +30,7 @@ import numpy.typing as npt
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
+from app.decode.cards import HeaderValues
 from app.decode.compressed import check_compressed_hdu, is_compressed_image
 from app.decode.errors import DecodeError
 from app.decode.header import HeaderInfo, band_names, read_header_info
@@ -66,13 +67,10 @@ def _declared_shape(header: Any, label: str) -> tuple[int, ...]:
 
 
 class _Source:
-    """One image HDU chosen for reading: how to get its stored array and its image header (and the
-    header's bytes as stored, where the file has them: a single primary image)."""
+    """One image HDU chosen for reading: how to get its stored array, and its image header's values."""
 
-    def __init__(
-        self, read: Callable[[], npt.NDArray[Any]], header: Any, bitpix: int, cards: bytes | None = None
-    ) -> None:
-        self.raw, self.header, self.bitpix, self.cards = read, header, bitpix, cards
+    def __init__(self, read: Callable[[], npt.NDArray[Any]], header: HeaderValues, bitpix: int) -> None:
+        self.raw, self.header, self.bitpix = read, header, bitpix
 
 
 def _hdu_reader(hdu: Any, compressed: bool) -> Callable[[], npt.NDArray[Any]]:
@@ -131,15 +129,14 @@ def _single_image(
     if len(spans) != 1 or spans[0].end != len(data):
         return None
     span = spans[0]
-    header = span.header
+    header = span.values
     if header.get("SIMPLE") is not True or header.get("GROUPS") is True or "XTENSION" in header:
         return None
     image = _image(0, header, span.data_start, data, limits)
     if image is None:
         return [], {}
     shape, bitpix = image
-    cards = bytes(data[span.header_start : span.data_start])
-    source = _Source(_buffer_reader(data, span.data_start, shape, bitpix), header, bitpix, cards)
+    source = _Source(_buffer_reader(data, span.data_start, shape, bitpix), header, bitpix)
     return [ImageInfo(0, _label(0, header), shape, band_names(header))], {0: source}
 
 
@@ -160,12 +157,14 @@ def _scan(hdul: Any, data: bytes, limits: DecodeLimits) -> tuple[list[ImageInfo]
             shape = declared.shape
             if shape and 0 not in shape:
                 header = fits.CompImageHDU(bintable=hdu, do_not_scale_image_data=True).header
-                sources[index] = _Source(_hdu_reader(hdu, compressed=True), header, declared.bitpix)
+                values = HeaderValues(header)
+                sources[index] = _Source(_hdu_reader(hdu, compressed=True), values, declared.bitpix)
         elif isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU) and not isinstance(hdu, fits.GroupsHDU):
             image = _image(index, hdu.header, int(hdu.fileinfo()["datLoc"]), data, limits)
             if image is not None:
                 shape, bitpix = image
-                sources[index] = _Source(_hdu_reader(hdu, compressed=False), hdu.header, bitpix)
+                values = HeaderValues(hdu.header)
+                sources[index] = _Source(_hdu_reader(hdu, compressed=False), values, bitpix)
         if index in sources:
             header = sources[index].header
             images.append(ImageInfo(index, label, shape, band_names(header)))
@@ -218,15 +217,15 @@ def _assemble(layout: Layout, sources: dict[int, _Source]) -> npt.NDArray[np.flo
     return pixels
 
 
-def _infos(layout: Layout, sources: dict[int, _Source], primary: Any) -> list[HeaderInfo]:
+def _infos(layout: Layout, sources: dict[int, _Source], primary: HeaderValues) -> list[HeaderInfo]:
     n, _, h, w = layout.shape
     if layout.kind == "cutout_per_hdu":  # each cutout has a header of its own
         return [
             read_header_info(sources[im.hdu].header, primary if im.hdu else None, h, w)
             for im in layout.images
         ]
-    first = sources[layout.images[0].hdu]
-    return [read_header_info(first.header, primary if layout.images[0].hdu else None, h, w, first.cards)] * n
+    first = layout.images[0]
+    return [read_header_info(sources[first.hdu].header, primary if first.hdu else None, h, w)] * n
 
 
 def _fits_warnings(caught: list[warnings.WarningMessage]) -> tuple[DecodeWarning, ...]:
@@ -265,7 +264,7 @@ def _read(
         if 1 < n <= count_up_to:
             return n, c
         pixels = _assemble(layout, single[1])
-        infos = _infos(layout, single[1], spans[0].header)
+        infos = _infos(layout, single[1], spans[0].values)
     else:
         data = bytes(data)  # astropy's HDU list reads from a file object over bytes
         hdul = fits.open(
@@ -280,7 +279,7 @@ def _read(
             images, sources = _scan(hdul, data, limits)
             layout = _plan(images, channels, limits)
             pixels = _assemble(layout, sources)
-            infos = _infos(layout, sources, hdul[0].header)
+            infos = _infos(layout, sources, HeaderValues(hdul[0].header))
         finally:
             hdul.close()
     fractions = masked_fractions(pixels)

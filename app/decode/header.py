@@ -27,6 +27,7 @@ import numpy as np
 from astropy.io.fits import Header
 from astropy.utils.exceptions import AstropyWarning
 
+from app.decode.cards import HeaderValues
 from app.decode.types import DecodeWarning
 
 # astropy.wcs is imported where a header needs a WCS, not here: importing it imports
@@ -60,7 +61,7 @@ def clean_band(value: Any) -> str | None:
     return text or None
 
 
-def single_band(header: Header) -> str | None:
+def single_band(header: HeaderValues) -> str | None:
     """The band of a one-band image HDU: FILTER, else BAND."""
     for key in ("FILTER", "BAND"):
         name = clean_band(header.get(key))
@@ -69,8 +70,9 @@ def single_band(header: Header) -> str | None:
     return None
 
 
-def band_names(header: Header) -> tuple[str, ...] | None:
+def band_names(header: Header | HeaderValues) -> tuple[str, ...] | None:
     """Band names of an image's planes: BANDS, else FILTER1..n, else FILTER/BAND (one name)."""
+    header = HeaderValues.of(header)
     bands = header.get("BANDS")
     if isinstance(bands, str) and bands.strip():
         sep = "," if "," in bands else None
@@ -104,14 +106,14 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _lookup(headers: tuple[Header, ...], key: str) -> Any:
+def _lookup(headers: tuple[HeaderValues, ...], key: str) -> Any:
     for header in headers:
         if key in header:
             return header[key]
     return None
 
 
-def _read_id(headers: tuple[Header, ...]) -> str | None:
+def _read_id(headers: tuple[HeaderValues, ...]) -> str | None:
     for key in ("OBJECT", "ID"):
         value = _lookup(headers, key)
         if value is not None and not isinstance(value, bool):
@@ -121,7 +123,9 @@ def _read_id(headers: tuple[Header, ...]) -> str | None:
     return None
 
 
-def _keyword_radec(headers: tuple[Header, ...], warnings: list[DecodeWarning]) -> tuple[float, float] | None:
+def _keyword_radec(
+    headers: tuple[HeaderValues, ...], warnings: list[DecodeWarning]
+) -> tuple[float, float] | None:
     ra_raw, dec_raw = _lookup(headers, "RA"), _lookup(headers, "DEC")
     if ra_raw is None or dec_raw is None:
         return None
@@ -213,22 +217,25 @@ def _until_end(cards: bytes) -> bytes:
 
 
 def _sky_from_wcsprm(
-    header: Header, cards: bytes | None, height: int, width: int, warnings: list[DecodeWarning]
+    header: HeaderValues, height: int, width: int, warnings: list[DecodeWarning]
 ) -> tuple[tuple[float, float] | None, float | None] | None:
     """Centre and pixel scale straight from wcslib (astropy's ``Wcsprm``), the same numbers as the
     ``WCS`` route for a plain celestial WCS at a tenth of its cost (``WCS`` re-verifies every header
     card, and that was most of the time spent on a small file). None where the ``WCS`` class is needed:
     SIP or lookup-table distortions (which only it applies), no celestial axes, or a WCS wcslib
-    rejects (the ``WCS`` route then words the warning). ``cards``: the header as stored in the file,
-    when the caller has it; else astropy writes the parsed header out again (a third of the cost of
-    decoding a small file: it re-verifies every card)."""
+    rejects (the ``WCS`` route then words the warning). wcslib reads the header as the file stores it,
+    where the file's bytes are at hand; else astropy writes the parsed header out again (a third of the
+    cost of decoding a small file: it re-verifies every card)."""
     if any(key in header for key in _DISTORTION_KEYS):
         return None
     from astropy.wcs import Wcsprm
 
     try:
-        text = header.tostring(endcard=False, padding=False).encode("ascii") if cards is None else cards
-        prm = Wcsprm(text if cards is None else _until_end(text), relax=True)
+        if header.cards is None:
+            text = header.header.tostring(endcard=False, padding=False).encode("ascii")
+        else:
+            text = _until_end(header.cards)
+        prm = Wcsprm(text, relax=True)
         prm.fix()
         prm.set()
         lng, lat = int(prm.lng), int(prm.lat)
@@ -253,8 +260,7 @@ def _positive(value: Any) -> float | None:
 
 
 def _from_wcs(
-    header: Header,
-    cards: bytes | None,
+    header: HeaderValues,
     height: int,
     width: int,
     radec: tuple[float, float] | None,
@@ -262,10 +268,10 @@ def _from_wcs(
     warnings: list[DecodeWarning],
 ) -> tuple[tuple[float, float] | None, float | None]:
     """Fill in the centre and the pixel scale the keywords left unknown, from the header's WCS."""
-    fast = _sky_from_wcsprm(header, cards, height, width, warnings)
+    fast = _sky_from_wcsprm(header, height, width, warnings)
     if fast is not None:
         return radec or fast[0], scale or fast[1]
-    wcs = _make_wcs(header, warnings)
+    wcs = _make_wcs(header.header, warnings)
     if wcs is None:
         return radec, scale
     if radec is None:
@@ -276,15 +282,15 @@ def _from_wcs(
 
 
 def read_header_info(
-    header: Header, primary: Header | None, height: int, width: int, cards: bytes | None = None
+    header: Header | HeaderValues, primary: Header | HeaderValues | None, height: int, width: int
 ) -> HeaderInfo:
     """Read id, ra/dec and pixel scale for an image of ``height`` x ``width`` pixels.
 
     ``header`` is the image HDU's header (for a tile-compressed HDU, the image header astropy builds);
-    ``primary`` the file's primary header when the image is in an extension, else None; ``cards``
-    the bytes ``header`` was parsed from, when the caller has them (they spare writing it out again
-    for wcslib).
+    ``primary`` the file's primary header when the image is in an extension, else None.
     """
+    header = HeaderValues.of(header)
+    primary = None if primary is None else HeaderValues.of(primary)
     headers = (header,) if primary is None else (header, primary)
     warnings: list[DecodeWarning] = []
     with pywarnings.catch_warnings():
@@ -296,7 +302,7 @@ def read_header_info(
         # The WCS only when the keywords leave something unknown: building one is most of the cost
         # of reading a small file's header
         if (radec is None or scale is None) and any(key in header for key in _WCS_KEYS):
-            radec, scale = _from_wcs(header, cards, height, width, radec, scale, warnings)
+            radec, scale = _from_wcs(header, height, width, radec, scale, warnings)
     if scale is None and primary is not None:
         scale = _positive(primary.get("PIXSCALE"))
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from astropy.io.fits import Header
 
+from app.decode.cards import HeaderValues
 from app.decode.errors import DecodeError
 from app.decode.limits import DecodeLimits
 from app.decode.types import FileBytes
@@ -28,13 +29,17 @@ MAX_AXES = 999  # FITS 4.0 section 4.4.1: NAXIS <= 999; the same bound is applie
 
 @dataclass(frozen=True, slots=True)
 class HduSpan:
-    """Where one HDU lies in the file: its parsed header, and the byte offsets of its header and
-    its data."""
+    """Where one HDU lies in the file: its header (astropy's, and its card values read once from the
+    bytes as stored), and the byte offsets of its header and its data."""
 
-    header: Header
+    values: HeaderValues
     data_start: int
     data_bytes: int
     header_start: int = 0
+
+    @property
+    def header(self) -> Header:
+        return self.values.header
 
     @property
     def end(self) -> int:
@@ -42,21 +47,21 @@ class HduSpan:
         return self.data_start + math.ceil(self.data_bytes / BLOCK) * BLOCK
 
 
-def _int(header: Header, key: str, label: str, default: int) -> int:
+def _int(header: HeaderValues, key: str, label: str, default: int) -> int:
     value = header.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int):
         raise DecodeError("bad_fits", f"{label}: {key} = {value!r} is not an integer")
     return value
 
 
-def _bounded(header: Header, key: str, label: str) -> int:
+def _bounded(header: HeaderValues, key: str, label: str) -> int:
     value = _int(header, key, label, 0)
     if not 0 <= value <= MAX_AXES:
         raise DecodeError("bad_fits", f"{label}: {key} = {value} is outside the FITS range 0..{MAX_AXES}")
     return value
 
 
-def _data_bytes(header: Header, index: int, label: str) -> int:
+def _data_bytes(header: HeaderValues, index: int, label: str) -> int:
     naxis = _bounded(header, "NAXIS", label)
     _bounded(header, "TFIELDS", label)
     _bounded(header, "ZNAXIS", label)
@@ -126,7 +131,8 @@ def prescan(data: FileBytes, limits: DecodeLimits) -> list[HduSpan]:
         except Exception as exc:  # a header astropy cannot parse: astropy's own open would fail too
             raise DecodeError("bad_fits", f"{label}: the header cannot be read: {exc}"[:300]) from None
         header_end = stream.tell()
-        span = HduSpan(header, header_end, _data_bytes(header, index, label), header_start=pos)
+        values = HeaderValues(header, bytes(data[pos:header_end]))
+        span = HduSpan(values, header_end, _data_bytes(values, index, label), header_start=pos)
         spans.append(span)
         pos = span.end
         index += 1

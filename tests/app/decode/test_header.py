@@ -9,6 +9,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from app.decode import decode_bytes
+from app.decode.cards import HeaderValues
 from app.decode.header import band_names, read_header_info
 from tests.factories import extension_fits, image_fits, noise
 
@@ -166,11 +167,11 @@ def test_the_wcslib_route_gives_what_astropy_wcs_gives(cards: dict[str, Any]) ->
     from app.decode.header import _make_wcs, _sky_from_wcsprm, _wcs_centre, _wcs_scale
 
     header = fits.Header(list(cards.items()))
-    assert _sky_from_wcsprm(header, None, S, 80, []) is not None  # the route taken here
+    assert _sky_from_wcsprm(HeaderValues(header), S, 80, []) is not None  # the route taken here
     got = read_header_info(header, None, S, 80)
     # from the header's bytes as a file stores them (cards astropy need not write out again): the same
-    stored = header.tostring().encode("ascii")
-    assert read_header_info(header, None, S, 80, stored) == got
+    stored = HeaderValues(header, header.tostring().encode("ascii"))
+    assert read_header_info(stored, None, S, 80) == got
     reference = _make_wcs(header, [])
     assert reference is not None
     centre = _wcs_centre(reference, S, 80, [])
@@ -187,7 +188,7 @@ def test_a_sip_header_takes_the_astropy_wcs_route() -> None:
                    "A_2_0": 1e-2, "B_0_2": 0.0}  # fmt: skip
     from app.decode.header import _sky_from_wcsprm
 
-    assert _sky_from_wcsprm(fits.Header(list(sip.items())), None, S, S, []) is None
+    assert _sky_from_wcsprm(HeaderValues(fits.Header(list(sip.items()))), S, S, []) is None
     got, undistorted = info(sip), info(plain)
     reference = WCS(fits.Header(list(sip.items()))).pixel_to_world_values(50.0, 50.0)
     assert (got.ra, got.dec) == (

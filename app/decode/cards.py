@@ -1,0 +1,128 @@
+"""The values of a FITS header's cards, read once: what decoding asks of every header.
+
+Why: astropy parses a card's value the first time it is asked for, and every later ``header.get`` goes
+through its keyword index, its configuration (``conf.strip_header_whitespace``, read on every access)
+and the card again; decoding a one-cutout file asks about 35 times (structure, scaling, band names,
+identifiers, position), which was most of the cost of decoding such a file.
+
+:class:`HeaderValues` answers ``get`` and ``in`` from one pass over the header's bytes as stored, for the
+cards of the FITS standard's fixed format that astropy itself reads the same way: a keyword of
+``A-Z 0-9 _ -`` in columns 1-8, ``= `` in columns 9-10, and a value that is a logical (``T``, ``F``), an
+integer, a real (``E`` or ``D`` exponent), a string without quotes inside it, or nothing (undefined:
+None), with an optional ``/`` comment. A card of any other form (a string holding a quote or a colon,
+a complex number, lower-case exponents, ...) is read by astropy when asked for, and a header holding
+any card outside the standard's plain forms (HIERARCH, CONTINUE, a keyword astropy would normalise)
+is read by astropy throughout. Values are those of astropy's ``Header.get``: the first card of a
+repeated keyword, strings without trailing blanks, ``int`` for integers, ``float`` for reals.
+``tests/app/decode/test_cards.py`` checks the equality on generated headers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from astropy.io.fits import Header
+
+CARD = 80
+_ASK: Final = object()  # a card astropy must read
+_MISSING: Final = object()
+_COMMENTARY = (b"COMMENT ", b"HISTORY ", b"        ")
+_ASTROPY_KEYS = frozenset({"COMMENT", "HISTORY", "", "CONTINUE", "END"})  # commentary: astropy's objects
+_KEYWORD = re.compile(rb"[A-Z0-9_-]{1,8} *\Z")
+# astropy's fixed-format value grammar (astropy/io/fits/card.py, _value_FSC_RE), narrowed to what is
+# read here: strings without quotes inside, no complex numbers
+_VALUE = re.compile(
+    rb" *(?:'(?P<str>[ -&(-~]*)'(?=$|/| )"
+    rb"|(?P<bool>[FT])"
+    rb"|(?P<num>[+-]?(?:\.\d+|\d+(?:\.\d*)?)(?:[DE][+-]?\d+)?)"
+    rb"|)"  # no value: undefined
+    rb" *(?:/.*)?\Z",
+    re.S,
+)
+_INTEGER = re.compile(rb"[+-]?\d+\Z")
+
+
+class HeaderValues:
+    """Card values of one header (module docstring): ``get(key, default)``, ``key in values`` and
+    ``values[key]`` as astropy's ``Header`` answers them. ``header`` is astropy's (for what needs the
+    whole header: a WCS); ``cards`` the header's bytes as stored (80-byte cards, up to or past the END
+    card), None for a header astropy built (a decompressed image's), which is then read by astropy.
+    """
+
+    __slots__ = ("_values", "cards", "header")
+
+    def __init__(self, header: Header, cards: bytes | None = None) -> None:
+        self.header = header
+        self.cards = cards
+        self._values: dict[str, Any] | object | None = _MISSING  # not read yet
+
+    @classmethod
+    def of(cls, header: Header | HeaderValues) -> HeaderValues:
+        """``header`` as HeaderValues (an astropy Header is read by astropy)."""
+        return header if isinstance(header, HeaderValues) else cls(header)
+
+    def _table(self) -> dict[str, Any] | None:
+        if self._values is _MISSING:
+            self._values = None if self.cards is None else _read(self.cards)
+        return self._values  # type: ignore[return-value]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        table = self._table()
+        upper = key.upper()
+        if table is None or upper in _ASTROPY_KEYS:
+            return self.header.get(key, default)
+        value = table.get(upper, _MISSING)
+        if value is _ASK:
+            return self.header.get(key, default)
+        return default if value is _MISSING else value
+
+    def __contains__(self, key: str) -> bool:
+        table = self._table()
+        if table is None or key.upper() in _ASTROPY_KEYS:
+            return key in self.header
+        return key.upper() in table
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self:
+            raise KeyError(f"Keyword {key!r} not found.")
+        return self.get(key)
+
+
+def _read(cards: bytes) -> dict[str, Any] | None:
+    """keyword -> value (or _ASK) for every card; None when astropy must read the whole header."""
+    values: dict[str, Any] = {}
+    for start in range(0, len(cards) - CARD + 1, CARD):
+        card = cards[start : start + CARD]
+        if card.startswith(b"END") and not card[3:].strip():
+            return values
+        if card[8:10] != b"= ":
+            if card[:8] in _COMMENTARY:
+                continue
+            return None  # HIERARCH, CONTINUE, a keyword without a value indicator: astropy's rules
+        key = card[:8]
+        if not _KEYWORD.match(key):
+            return None  # astropy normalises lower-case and odd keywords: let it
+        keyword = key.rstrip().decode("ascii")
+        if keyword not in values:  # astropy answers with a repeated keyword's first card
+            values[keyword] = _value(card[10:])
+    return values
+
+
+def _value(field: bytes) -> Any:
+    """A card's value from columns 11-80, as astropy reads it; _ASK where astropy must."""
+    match = _VALUE.match(field)
+    if match is None:
+        return _ASK
+    text, logical, number = match.group("str", "bool", "num")
+    if text is not None:
+        if b":" in text:  # 'AXIS.1: 2' may be a record-valued keyword card, which astropy reads apart
+            return _ASK
+        return text.decode("ascii").rstrip()
+    if logical is not None:
+        return logical == b"T"
+    if number is not None:
+        if _INTEGER.match(number):
+            return int(number)
+        return float(number.replace(b"D", b"E"))
+    return None  # no value: undefined, which astropy's Header.get gives as None
