@@ -27,7 +27,7 @@ from typing import ParamSpec, TypeVar
 from app.config import Settings
 from app.inference.batcher import MicroBatcher
 from app.inference.pool import SessionPool, plan_decode_threads
-from app.inference.providers import ProviderPlan
+from app.inference.providers import CPU, ProviderPlan
 from app.registry import ShippedModel, load_models
 from app.telemetry import Telemetry
 
@@ -109,6 +109,8 @@ class Service:
                 queue_limit=settings.queue_limit,
                 observer=telemetry.observer(name),
                 streams=session.streams,
+                # on the CPU a padded row costs what a real one does: batches of exactly the sizes
+                exact_sizes=session.sizes if session.provider == CPU else None,
             )
             telemetry.add_model(name, model.card.identity.version, session.provider, _depth_of(batcher))
             log.info(

@@ -6,7 +6,10 @@ batch of up to ``max_batch`` rows, waiting at most ``max_wait_s`` after the olde
 arrived for the batch to fill, and runs it in one of the model's ``streams`` inference threads (so
 the event loop never blocks; app/inference/pool.py says why a CPU runs several streams). A request
 larger than ``max_batch`` is split over several batches, which may then run side by side; several
-small requests fill one.
+small requests fill one. With ``exact_sizes`` (the session's padded sizes, on the CPU) a batch holds
+exactly one of those sizes, the largest the queue fills: 9 queued cutouts go as a batch of 8 and, at
+once, a batch of 1, rather than as 9 padded to 16 (on a CPU a padded row costs as much as a real one,
+and the extra run costs less than a row).
 
 The queue is bounded in cutouts: a submit that would take it past ``queue_limit`` raises
 :class:`QueueFull` at once (the API answers 503 with Retry-After). A request whose future was
@@ -101,6 +104,7 @@ class MicroBatcher:
         queue_limit: int,
         observer: BatchObserver | None = None,
         streams: int = 1,
+        exact_sizes: Sequence[int] | None = None,
     ) -> None:
         if max_batch < 1 or queue_limit < 1 or max_wait_s < 0 or streams < 1:
             raise ValueError(
@@ -108,6 +112,7 @@ class MicroBatcher:
             )
         self.name = name
         self.max_batch = max_batch
+        self.exact_sizes = sorted({size for size in exact_sizes or () if 1 <= size <= max_batch})
         self.max_wait_s = max_wait_s
         self.queue_limit = queue_limit
         self._run = run
@@ -260,16 +265,26 @@ class MicroBatcher:
             else:
                 return
 
+    def _batch_rows(self) -> int:
+        """How many rows the next batch takes: max_batch, or with exact sizes the largest of them that
+        the queued rows fill (the queue may hold dropped jobs still: a batch then comes out smaller)."""
+        if not self.exact_sizes:
+            return self.max_batch
+        queued = min(self._depth, self.max_batch)
+        fitting = [size for size in self.exact_sizes if size <= queued]
+        return fitting[-1] if fitting else self.exact_sizes[0]
+
     def _take(self) -> list[Segment]:
-        """Up to max_batch rows from the head of the queue, skipping dropped and expired jobs."""
+        """Up to :meth:`_batch_rows` rows from the head of the queue, skipping dropped and expired jobs."""
         segments: list[Segment] = []
         rows = 0
-        while rows < self.max_batch:
+        limit = self._batch_rows()
+        while rows < limit:
             self._prune()
             if not self._jobs:
                 break
             job = self._jobs[0]
-            k = min(job.remaining, self.max_batch - rows)
+            k = min(job.remaining, limit - rows)
             segments.append((job, job.taken, job.taken + k))
             job.taken += k
             self._depth -= k

@@ -2,12 +2,15 @@
 
 The graph takes the card's ``output.input_name`` tensor, float32 (batch, C, H, W) of raw pixels with
 NaN for masked ones, and gives ``probability`` (batch,). A batch of n cutouts runs at the smallest
-padded size >= n (:func:`padded_sizes`: 1, 8, 32 and the max batch): the pad rows are zeros and their
-scores are dropped. Every row of the graph is computed independently of the others (the
-normalisation is per cutout and per plane), so a cutout's score does not depend on the batch it lands
-in; tests check this bit for bit on the CPU provider. Fixed sizes let every shape the service will run
-be warmed before it reports ready (the first run of a shape allocates memory and, on CUDA, picks
-convolution algorithms).
+padded size >= n (:func:`padded_sizes`): the pad rows are zeros and their scores are dropped. On a GPU
+the sizes are 1, 8, 32 and the max batch (a kernel costs about the same for 9 rows as for 32, so
+padding is free and few shapes are warmed); on the CPU, where a row costs the same in any batch,
+they are the powers of two up to the max batch, and the batcher forms batches of exactly these sizes
+(app/inference/batcher.py), so that no padded row is ever computed. Every row of the graph is
+computed independently of the others (the normalisation is per cutout and per plane), so a cutout's
+score does not depend on the batch it lands in; tests check this bit for bit on the CPU provider.
+Fixed sizes let every shape the service will run be warmed before it reports ready (the first run of
+a shape allocates memory and, on CUDA, picks convolution algorithms).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from app.card import ONNX_FILE, ModelCard
-from app.inference.providers import ProviderPlan
+from app.inference.providers import CPU, ProviderPlan
 
 log = logging.getLogger("lensfinder")
 
@@ -34,11 +37,13 @@ class ModelLoadError(RuntimeError):
     """A model's ONNX file cannot be loaded or does not match its card; the message names the file."""
 
 
-def padded_sizes(max_batch: int) -> tuple[int, ...]:
-    """The batch sizes a session runs: 1, 8, 32 below ``max_batch``, and ``max_batch`` itself."""
+def padded_sizes(max_batch: int, *, cpu: bool = False) -> tuple[int, ...]:
+    """The batch sizes a session runs: 1, 8, 32 (on the CPU: every power of two) below
+    ``max_batch``, and ``max_batch`` itself."""
     if max_batch < 1:
         raise ValueError(f"max_batch must be positive, got {max_batch}")
-    return tuple(sorted({size for size in STANDARD_SIZES if size < max_batch} | {max_batch}))
+    ladder = [1 << k for k in range(max_batch.bit_length())] if cpu else STANDARD_SIZES
+    return tuple(sorted({size for size in ladder if size < max_batch} | {max_batch}))
 
 
 class ModelSession:
@@ -48,7 +53,6 @@ class ModelSession:
         self, directory: Path, card: ModelCard, plan: ProviderPlan, *, max_batch: int, threads: int = 0
     ) -> None:
         self.name = card.name
-        self.sizes = padded_sizes(max_batch)
         self.shape = (len(card.input.bands), card.input.height, card.input.width)
         self.input_name = card.output.input_name
         path = directory / ONNX_FILE
@@ -59,11 +63,12 @@ class ModelSession:
             self._session = ort.InferenceSession(str(path), options, providers=plan.providers())
         except Exception as error:  # onnxruntime raises its own types, not one base class
             raise ModelLoadError(f"{path}: onnxruntime cannot load it: {error}") from None
-        self._check_graph(path)
+        self._check_graph(path, max_batch)
         self.provider = plan.check(self._session.get_providers(), f"model {self.name} ({path})")
+        self.sizes = padded_sizes(max_batch, cpu=self.provider == CPU)
         self.warmed = False
 
-    def _check_graph(self, path: Path) -> None:
+    def _check_graph(self, path: Path, max_batch: int) -> None:
         inputs = {tensor.name: tensor for tensor in self._session.get_inputs()}
         outputs = [tensor.name for tensor in self._session.get_outputs()]
         if self.input_name not in inputs or OUTPUT not in outputs:
@@ -80,7 +85,7 @@ class ModelSession:
                 f"{path}: input {self.input_name!r} is {declared}; the card says "
                 f"[batch, {', '.join(map(str, self.shape))}]"
             )
-        if isinstance(declared[0], int) and (declared[0] != 1 or self.sizes != (1,)):
+        if isinstance(declared[0], int) and (declared[0] != 1 or max_batch != 1):
             raise ModelLoadError(f"{path}: the batch axis of {self.input_name!r} is fixed at {declared[0]}")
 
     @property

@@ -48,7 +48,7 @@ def test_readiness_is_503_until_every_model_is_warm(models: Path, monkeypatch: p
         assert model == {
             "version": "1.0.0",
             "provider": "CPUExecutionProvider",
-            "batch_sizes": [1, 8, 16],
+            "batch_sizes": [1, 2, 4, 8, 16],  # on the CPU every power of two up to the max batch
             "warmed": True,
             "streams": 1,
             "threads": 1,

@@ -93,6 +93,26 @@ async def test_concurrent_requests_share_batches_and_get_their_own_scores_in_ord
     await batcher.close()
 
 
+@pytest.mark.parametrize(
+    ("exact_sizes", "batches"),
+    [
+        (None, [11]),  # one batch of all that waited (a session pads it to its next size)
+        ((1, 2, 4, 8, 16), [8, 2, 1]),  # the CPU: only full batches of the session's sizes
+    ],
+)
+async def test_with_exact_sizes_a_batch_is_never_padded(
+    exact_sizes: tuple[int, ...] | None, batches: list[int]
+) -> None:
+    model = Model()
+    batcher = MicroBatcher("m", model, max_batch=16, max_wait_s=0.05, queue_limit=64, exact_sizes=exact_sizes)
+    batcher.start()
+    futures = [batcher.submit(cutouts([float(i)])) for i in range(11)]  # 11 one-cutout requests at once
+    results = await asyncio.gather(*futures)
+    assert [r.tolist() for r in results] == [[2.0 * i] for i in range(11)]
+    assert [len(b) for b in model.batches] == batches
+    await batcher.close()
+
+
 async def test_a_lone_request_waits_at_most_max_wait() -> None:
     model = Model()
     batcher = make(model, max_wait_s=0.1)

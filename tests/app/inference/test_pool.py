@@ -56,7 +56,7 @@ def test_every_session_of_a_pool_gives_the_same_scores_run_side_by_side() -> Non
     pool = SessionPool.open(folder, card, ProviderPlan("cpu", 1024), max_batch=8, streams=3, threads=1)
     assert (pool.streams, pool.threads, len(pool.sessions)) == (3, 1, 3) and not pool.warmed
     pool.warm_up(repeats=1)
-    assert pool.warmed and pool.provider == CPU and pool.sizes == (1, 8)
+    assert pool.warmed and pool.provider == CPU and pool.sizes == (1, 2, 4, 8)
     x = raw_cutouts(8, 1, seed=4)
     each = [session.run(x) for session in pool.sessions]
     for scores in each[1:]:

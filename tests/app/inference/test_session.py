@@ -33,6 +33,10 @@ def test_padded_sizes() -> None:
     assert padded_sizes(8) == (1, 8)
     assert padded_sizes(1) == (1,)
     assert padded_sizes(100) == (1, 8, 32, 100)
+    # on the CPU every power of two: the batcher then forms batches of exactly these sizes
+    assert padded_sizes(64, cpu=True) == (1, 2, 4, 8, 16, 32, 64)
+    assert padded_sizes(100, cpu=True) == (1, 2, 4, 8, 16, 32, 64, 100)
+    assert padded_sizes(1, cpu=True) == (1,)
 
 
 @pytest.mark.parametrize("name", ["space", "ground"])
@@ -46,7 +50,7 @@ def test_a_cutout_scores_the_same_bit_for_bit_whatever_batch_it_lands_in(name: s
         for start in (0, 32 - n):
             scores = model.run(x[start : start + n])
             np.testing.assert_array_equal(scores, reference[start : start + n])  # bit for bit
-    assert model.size_for(9) == 32 and model.size_for(1) == 1 and model.size_for(32) == 32
+    assert model.size_for(9) == 16 and model.size_for(1) == 1 and model.size_for(32) == 32
 
 
 def test_warm_up_runs_every_size_and_marks_warm(tmp_path: Path) -> None:
