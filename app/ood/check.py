@@ -149,10 +149,12 @@ def ood_warnings(
     statistics: KindStatistics | None,
     *,
     margin: float = MARGIN,
+    masked: npt.NDArray[np.float64] | None = None,
 ) -> list[tuple[DecodeWarning, ...]]:
     """The out-of-distribution warnings of each cutout of ``pixels`` (N, C, H, W), conformed to a model
     of ``bands`` and given as ``fmt``; ``statistics`` is the card's section for that kind (None: only
-    ``empty_cutout``). One warning per code per cutout, its message naming every band and statistic."""
+    ``empty_cutout``). One warning per code per cutout, its message naming every band and statistic.
+    ``masked``: each cutout's masked fraction where the caller has it (conforming measured it)."""
     n = len(pixels)
     if n == 0:
         return []
@@ -178,7 +180,7 @@ def ood_warnings(
         _no_noise(stats, bands, empty, found, statistics)
         limits = bound(statistics.masked_fraction, MASKED_RULE, margin)
         if limits is not None:
-            masked = masked_fractions(pixels)
+            masked = masked_fractions(pixels) if masked is None else masked
             for i in np.flatnonzero(_outside(masked, limits)):
                 found[i].setdefault(MASKED_RULE.code, []).append(
                     f"{masked[i]:.1%} of the pixels are masked; training had at most {limits.high:.1%}"
@@ -261,7 +263,8 @@ def annotate(decoded: DecodedFile, card: ModelCard) -> DecodedFile:
 def annotate_all(files: Sequence[DecodedFile], card: ModelCard) -> list[DecodedFile]:
     """:func:`annotate` for the files of one request: the cutouts of every file of one input format go
     through :func:`ood_warnings` together, so a request of many one-cutout files costs about what one
-    stack of as many cutouts does (the statistics are vectorised over cutouts; per call they are not)."""
+    stack of as many cutouts does (the statistics are vectorised over cutouts; per call they are not).
+    ``files`` are conformed to the card's model: their cutouts' masked fractions are conform's."""
     section = card.input_statistics
     out = list(files)
     for fmt in dict.fromkeys(decoded.format for decoded in files):
@@ -277,7 +280,9 @@ def annotate_all(files: Sequence[DecodedFile], card: ModelCard) -> list[DecodedF
         ]
         pixels = parts[0] if len(parts) == 1 else np.concatenate(parts)
         statistics = None if section is None else section.by_input.get(fmt)
-        extra = iter(ood_warnings(pixels, fmt, card.input.bands, statistics))
+        # conforming measured each cutout's masked fraction on these very pixels
+        masked = np.array([files[k].cutouts[i].masked_fraction for k, keep in members for i in keep])
+        extra = iter(ood_warnings(pixels, fmt, card.input.bands, statistics, masked=masked))
         for k, keep in members:
             cutouts = list(files[k].cutouts)
             for i in keep:
