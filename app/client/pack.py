@@ -18,7 +18,7 @@ answer can be put back in input order (:mod:`app.client.rows`).
 
 from __future__ import annotations
 
-import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -99,21 +99,34 @@ class _Open:
 
 
 def stack_fits(cutouts: Sequence[Cutout], *, four_d: bool) -> bytes:
-    """One float32 FITS stack of ``cutouts`` (all of one shape, bands and pixel scale)."""
-    pixels = np.stack([c.pixels for c in cutouts if c.pixels is not None]).astype(np.float32, copy=False)
+    """One float32 FITS stack of ``cutouts`` (all of one shape, bands and pixel scale).
+
+    The header is astropy's; the pixels are written straight into the file's buffer as big-endian
+    float32, one pass (astropy's ``writeto`` byte-swaps the array in place and back and grows a
+    stream: three passes over a 10 MB stack, a sixth of the command line's reading time)."""
+    planes = [c.pixels for c in cutouts if c.pixels is not None]
     first = cutouts[0]
-    header = fits.Header()
-    if pixels.shape[1] == 1 and not four_d:
-        pixels = pixels[:, 0]
+    shape: tuple[int, ...] = (len(planes), *planes[0].shape)
+    header = fits.Header([("SIMPLE", True), ("BITPIX", -32)])
+    if shape[1] == 1 and not four_d:
+        shape = (shape[0], *shape[2:])
         if first.bands:
             header["FILTER"] = first.bands[0]
     elif first.bands:
         header["BANDS"] = ",".join(first.bands)
+    header.insert("BITPIX", ("NAXIS", len(shape)), after=True)
+    for axis, size in enumerate(reversed(shape), start=1):  # FITS axes run fastest first
+        header.insert(f"NAXIS{axis - 1}" if axis > 1 else "NAXIS", (f"NAXIS{axis}", size), after=True)
     if first.pixel_scale is not None:
         header["PIXSCALE"] = (first.pixel_scale, "[arcsec/px]")
-    buffer = io.BytesIO()
-    fits.PrimaryHDU(pixels, header=header).writeto(buffer)
-    return buffer.getvalue()
+    head = header.tostring().encode("ascii")  # END and padding to 2880 bytes included
+    count = math.prod(shape)
+    out = bytearray(len(head) + 4 * count + (-4 * count) % 2880)
+    out[: len(head)] = head
+    data = np.frombuffer(out, dtype=">f4", count=count, offset=len(head)).reshape(len(planes), -1)
+    for row, plane in zip(data, planes, strict=True):
+        row[:] = plane.reshape(-1)  # converted to big-endian float32 as it is written
+    return bytes(out)
 
 
 class _Packer:

@@ -118,3 +118,29 @@ def test_a_fits_file_of_several_cutouts_travels_as_it_is_when_it_fits_in_a_reque
     split = prepare_chunk(sources[:1], Limits(max_cutouts=2), DEFAULT_LIMITS, True)
     assert [r.cutouts for r in split.requests] == [2, 1]
     assert all(part.data != stack.read_bytes() for r in split.requests for part in r.parts)
+
+
+@pytest.mark.parametrize(("planes", "four_d"), [(1, False), (1, True), (3, True), (3, False)])
+def test_a_stack_is_a_standard_fits_file_astropy_reads_back(planes: int, four_d: bool) -> None:
+    from app.client.load import Cutout
+    from app.client.pack import stack_fits
+
+    pixels = [noise((planes, 7, 5), seed=k) for k in range(4)]
+    pixels[1][0, 2, 3] = np.nan
+    bands = ("g", "r", "i")[:planes]
+    cutouts = [Cutout("k", k, pixels=p, bands=bands, pixel_scale=0.2) for k, p in enumerate(pixels)]
+    data = stack_fits(cutouts, four_d=four_d)
+    assert len(data) % 2880 == 0
+    with fits.open(io.BytesIO(data)) as hdul:
+        hdul.verify("exception")  # a standard primary HDU: astropy finds nothing to fix
+        array = np.asarray(hdul[0].data)
+        header = hdul[0].header
+    expected = np.stack(pixels)
+    expected = expected[:, 0] if planes == 1 and not four_d else expected
+    assert array.shape == expected.shape and array.dtype == np.dtype(">f4")
+    assert np.array_equal(array, expected, equal_nan=True)
+    assert header["PIXSCALE"] == 0.2
+    if planes == 1 and not four_d:
+        assert header["FILTER"] == "g" and "BANDS" not in header
+    else:
+        assert header["BANDS"] == ",".join(bands) and "FILTER" not in header
