@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     # to 4)
     decode_threads: Annotated[int, Field(ge=0, le=64)] = 0
 
+    # freed memory glibc keeps for reuse instead of returning it to the kernel (app/memory.py); 0 leaves
+    # glibc's defaults
+    malloc_keep_mib: Annotated[int, Field(ge=0)] = 256
+
     # --- batching
     batching: bool = True  # False: one cutout per inference (max_batch 1, no wait), for benchmarks
     max_batch: Annotated[int, Field(ge=1, le=4096)] = 64

@@ -21,6 +21,7 @@ from app import __version__
 from app.api import classify, errors, explain, health, metrics, models
 from app.api.body_limit import BodyLimitMiddleware
 from app.config import Settings, load_settings
+from app.memory import keep_freed_memory
 from app.service import NoModelsError, Service, StartupError
 from app.telemetry import Telemetry
 
@@ -46,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+        if keep_freed_memory(settings.malloc_keep_mib):
+            log.info("malloc keeps up to %d MiB of freed memory for reuse", settings.malloc_keep_mib)
         try:
             service = Service.open(settings, telemetry)
         except Exception as error:

@@ -28,6 +28,7 @@ from app.client.http import AsyncClient
 from app.client.pipeline import Options, Pipeline
 from app.client.rows import Row
 from app.client.sources import Source
+from app.memory import keep_freed_memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,9 @@ def make_executor(workers: int) -> Executor | None:
     """Where files are read: ``workers`` processes (spawned: safe beside threads), or None (threads)."""
     if workers <= 0:
         return None
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=keep_freed_memory
+    )
 
 
 async def _consume(chunks: AsyncIterator[list[Row]], run: Run) -> None:
