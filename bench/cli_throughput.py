@@ -1,7 +1,7 @@
 """``lensfinder classify`` end to end against the service's own stack-upload throughput, in one run.
 
     python -m bench.cli_throughput [--n 10000] [--model models/space] [--device cpu|cuda]
-        [--concurrency 4] [--workers 1] [--seconds 10] [--layouts files,stacks]
+        [--concurrency 4] [--workers N] [--seconds 10] [--layouts files,stacks]
         [--json bench/results/cli_throughput-space-cpu.json]
 
 What it does, all on the same machine and in one run (the machines are shared and noisy, so only
@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
+from app.cli.run import reading_workers
 from bench.http_load import multipart_request
 from bench.report import write_json
 from bench.service_throughput import HOST, Service, cpu_seconds, free_port, load
@@ -98,7 +99,8 @@ def service_stack_rate(
 
 def run_cli(folder: Path, url: str, out: Path, args: argparse.Namespace) -> dict[str, Any]:
     command = [sys.executable, "-m", "app.cli", "classify", str(folder), "--url", url, "--out", str(out),
-               "--model", args.model.name, "--no-progress", "--overwrite", "--workers", str(args.workers),
+               "--model", args.model.name, "--no-progress", "--overwrite",
+               *([] if args.workers is None else ["--workers", str(args.workers)]),
                "--concurrency", str(args.concurrency), "--request-cutouts", str(STACK)]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
@@ -133,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--concurrency", type=int, default=4, help="requests in flight, CLI and stack clients"
     )
-    parser.add_argument("--workers", type=int, default=1, help="the CLI's reading processes (--workers)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="the CLI's --workers (default: the CLI's own default)"
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="measuring time of each stack load")
     parser.add_argument("--max-batch", type=int, default=64)
     parser.add_argument("--layouts", default="files,stacks", help="comma-separated: files, stacks")
@@ -151,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
            "LENSFINDER_QUEUE_LIMIT": str(max(8192, STACK * args.concurrency * 4))}  # fmt: skip
     result: dict[str, Any] = {
         "n": args.n, "model": str(args.model), "device": args.device, "concurrency": args.concurrency,
-        "workers": args.workers, "max_batch": args.max_batch, "cpu_count": os.cpu_count(),
+        "workers": reading_workers() if args.workers is None else args.workers,
+        "max_batch": args.max_batch, "cpu_count": os.cpu_count(),
         "machine": platform.platform(), "load_average": os.getloadavg(), "simulate_s": simulate_s,
         "layouts": {},
     }  # fmt: skip
@@ -184,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
 def print_table(result: dict[str, Any]) -> None:
     print(
         f"{result['n']:,} cutouts, {result['model']} on {result['device']}, concurrency "
-        f"{result['concurrency']}, CLI reading workers {result['workers']}, load average "
+        f"{result['concurrency']}, CLI --workers {result['workers']} (0: a reading thread), load average "
         f"{result['load_average'][0]:.1f}"
     )
     head = (

@@ -45,7 +45,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--request-cutouts", type=int, default=256, help="cutouts per request (default 256)")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
     parser.add_argument(
-        "--workers", type=int, default=1, help="processes reading files (0: threads; default 1)"
+        "--workers",
+        type=int,
+        default=None,
+        help="processes reading files; 0: a thread of this command (default: a thread on a machine of "
+        "2 cores or fewer, else one process per core but one, at most 4)",
     )
     parser.add_argument("--overwrite", action="store_true", help="start a new table instead of resuming")
     parser.add_argument(

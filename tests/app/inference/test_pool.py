@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from app.card import ModelCard
-from app.inference.pool import SessionPool, StreamPlan, cgroup_cpu_limit, plan_decode_threads, plan_streams
+from app.cores import cgroup_cpu_limit
+from app.inference.pool import SessionPool, StreamPlan, plan_decode_threads, plan_streams
 from app.inference.providers import ProviderPlan
 from tests.app.inference.test_session import raw_cutouts
 from tests.app.service_helpers import SHIPPED
