@@ -20,7 +20,6 @@ from typing import Any
 
 from tqdm import tqdm
 
-from app.bulk.local import LocalService, local_settings
 from app.cli import table
 from app.cli.summary import Summary
 from app.client.discover import discover
@@ -163,6 +162,9 @@ def run_score(
     executor = make_executor(workers)
 
     def score() -> None:
+        # here, not at the top: the service's code imports onnxruntime, which classify never needs
+        from app.bulk.local import LocalService, local_settings
+
         with LocalService(local_settings(**settings)) as service:
             asyncio.run(_consume(Pipeline(service, options, executor).stream(run.todo), run))
 

@@ -37,8 +37,7 @@ _VALUE = re.compile(
     rb"|(?P<bool>[FT])"
     rb"|(?P<num>[+-]?(?:\.\d+|\d+(?:\.\d*)?)(?:[DE][+-]?\d+)?)"
     rb"|)"  # no value: undefined
-    rb" *(?:/.*)?\Z",
-    re.S,
+    rb" *(?:/[ -~]*)?\Z",
 )
 _INTEGER = re.compile(rb"[+-]?\d+\Z")
 
@@ -46,16 +45,29 @@ _INTEGER = re.compile(rb"[+-]?\d+\Z")
 class HeaderValues:
     """Card values of one header (module docstring): ``get(key, default)``, ``key in values`` and
     ``values[key]`` as astropy's ``Header`` answers them. ``header`` is astropy's (for what needs the
-    whole header: a WCS); ``cards`` the header's bytes as stored (80-byte cards, up to or past the END
-    card), None for a header astropy built (a decompressed image's), which is then read by astropy.
+    whole header: a WCS), parsed from ``cards`` when first asked for if not given; ``cards`` the
+    header's bytes as stored (80-byte cards, up to or past the END card), None for a header astropy
+    built (a decompressed image's), which is then read by astropy.
     """
 
-    __slots__ = ("_values", "cards", "header")
+    __slots__ = ("_header", "_values", "cards")
 
-    def __init__(self, header: Header, cards: bytes | None = None) -> None:
-        self.header = header
+    def __init__(
+        self, header: Header | None, cards: bytes | None = None, values: dict[str, Any] | None = None
+    ) -> None:
+        if header is None and cards is None:
+            raise ValueError("HeaderValues needs astropy's header or the header's bytes")
+        self._header = header
         self.cards = cards
-        self._values: dict[str, Any] | object | None = _MISSING  # not read yet
+        self._values: dict[str, Any] | object | None = _MISSING if values is None else values
+
+    @property
+    def header(self) -> Header:
+        """astropy's Header (parsed from the stored bytes on first use, as ``Header.fromfile`` would)."""
+        if self._header is None:
+            assert self.cards is not None
+            self._header = Header.fromstring(self.cards.decode("ascii"))
+        return self._header
 
     @classmethod
     def of(cls, header: Header | HeaderValues) -> HeaderValues:
@@ -89,6 +101,36 @@ class HeaderValues:
         return self.get(key)
 
 
+_PRINTABLE = re.compile(rb"[ -~]*\Z")
+_END = b"END" + b" " * 77
+BLOCK = 2880
+
+
+def read_plain_header(data: Any, start: int) -> tuple[int, HeaderValues] | None:
+    """The header starting at byte ``start`` of ``data`` (bytes or a memoryview), read without astropy
+    when every card before END is of the plain forms read here or commentary, all printable ASCII, and
+    the file holds the whole block of its END card: (the offset after that block, its values, whose
+    astropy header is parsed only if something asks for it). None otherwise: astropy's header reader
+    decides (and says what is wrong)."""
+    end = len(data)
+    values: dict[str, Any] = {}
+    for offset in range(start, end - CARD + 1, CARD):
+        card = bytes(data[offset : offset + CARD])
+        if card == _END:
+            stop = offset + CARD + (-(offset + CARD - start) % BLOCK)
+            if stop > end:
+                return None
+            return stop, HeaderValues(None, bytes(data[start:stop]), values)
+        if card[8:10] == b"= " and _KEYWORD.match(card[:8]):
+            value = _value(card[10:])
+            if value is _ASK:
+                return None
+            values.setdefault(card[:8].rstrip().decode("ascii"), value)
+        elif not (card[:8] in _COMMENTARY and _PRINTABLE.match(card)):
+            return None
+    return None
+
+
 def _read(cards: bytes) -> dict[str, Any] | None:
     """keyword -> value (or _ASK) for every card; None when astropy must read the whole header."""
     values: dict[str, Any] = {}
@@ -118,6 +160,8 @@ def _value(field: bytes) -> Any:
     if text is not None:
         if b":" in text:  # 'AXIS.1: 2' may be a record-valued keyword card, which astropy reads apart
             return _ASK
+        if not text and b"'" in field[match.end("str") + 1 :]:
+            return _ASK  # astropy reads '' / 'x' as the string "' / " (its pattern wants a character)
         return text.decode("ascii").rstrip()
     if logical is not None:
         return logical == b"T"

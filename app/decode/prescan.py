@@ -2,11 +2,13 @@
 
 astropy builds Python lists sized by header values (``range(NAXIS)``, ``range(TFIELDS)``,
 ``range(ZNAXIS)``) as it turns each header into an HDU, so one card such as NAXIS = 10**18 can make
-it spin for minutes. This walk parses each header with astropy's own header parser (so it reads the
-same values, duplicates and odd formatting included), checks the structural cards against the FITS
-standard's bounds (NAXIS, ZNAXIS, TFIELDS at most 999) and the HDU limit, computes the data size as
-astropy will and skips to the next header. It stops where the file stops being a sequence of HDUs;
-astropy then reports what it makes of the rest (trailing bytes become a warning).
+it spin for minutes. This walk reads each header as astropy's own header parser does (a header of the
+plain card forms through app/decode/cards.py, which reads them as astropy does, and any other with
+astropy's parser itself: the same values, duplicates and odd formatting included), checks the
+structural cards against the FITS standard's bounds (NAXIS, ZNAXIS, TFIELDS at most 999) and the
+HDU limit, computes the data size as astropy will and skips to the next header. It stops where the
+file stops being a sequence of HDUs; astropy then reports what it makes of the rest (trailing bytes
+become a warning).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from astropy.io.fits import Header
 
-from app.decode.cards import HeaderValues
+from app.decode.cards import HeaderValues, read_plain_header
 from app.decode.errors import DecodeError
 from app.decode.limits import DecodeLimits
 from app.decode.types import FileBytes
@@ -125,13 +127,17 @@ def prescan(data: FileBytes, limits: DecodeLimits) -> list[HduSpan]:
         if index >= limits.max_hdus:
             raise DecodeError("too_large", f"the file holds more than {limits.max_hdus} HDUs, the limit")
         label = f"HDU {index}"
-        stream.seek(pos)
-        try:
-            header = Header.fromfile(stream)
-        except Exception as exc:  # a header astropy cannot parse: astropy's own open would fail too
-            raise DecodeError("bad_fits", f"{label}: the header cannot be read: {exc}"[:300]) from None
-        header_end = stream.tell()
-        values = HeaderValues(header, bytes(data[pos:header_end]))
+        plain = read_plain_header(data, pos)
+        if plain is not None:
+            header_end, values = plain
+        else:
+            stream.seek(pos)
+            try:
+                header = Header.fromfile(stream)
+            except Exception as exc:  # a header astropy cannot parse: astropy's own open would fail too
+                raise DecodeError("bad_fits", f"{label}: the header cannot be read: {exc}"[:300]) from None
+            header_end = stream.tell()
+            values = HeaderValues(header, bytes(data[pos:header_end]))
         span = HduSpan(values, header_end, _data_bytes(values, index, label), header_start=pos)
         spans.append(span)
         pos = span.end

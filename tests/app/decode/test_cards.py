@@ -136,3 +136,34 @@ def test_a_header_without_its_bytes_is_astropys() -> None:
     values = HeaderValues.of(header)
     assert values.get("NAXIS") == 2 and values["OBJECT"] == "x" and "RA" not in values
     assert HeaderValues.of(values) is values
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(card_images(), min_size=1, max_size=12), st.integers(0, 3))
+def test_a_header_read_without_astropy_ends_and_reads_as_astropys(images: list[str], lead: int) -> None:
+    import io
+
+    from app.decode.cards import read_plain_header
+
+    text = "".join(image[:80].ljust(80) for image in images) + "END".ljust(80)
+    text += " " * (-len(text) % 2880)
+    data = b"\0" * (2880 * lead) + text.encode("ascii", "replace") + b"\0" * 2880  # data after it
+    plain = read_plain_header(memoryview(data), 2880 * lead)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            stream = io.BytesIO(data)
+            stream.seek(2880 * lead)
+            header = fits.Header.fromfile(stream)
+    except Exception:
+        assert plain is None  # what astropy cannot read is left to astropy, which says why
+        return
+    if plain is None:
+        return  # a card outside the plain forms: astropy reads this header
+    end, values = plain
+    assert end == stream.tell()
+    for key in [*KEYWORDS, "ABSENT"]:
+        assert outcome(lambda k=key: values.get(k, "default")) == outcome(  # type: ignore[misc]
+            lambda k=key: header.get(k, "default")
+        ), key
+    assert values.header == header  # parsed on demand, the same header
