@@ -25,6 +25,9 @@ from typing import Any, Final
 from astropy.io.fits import Header
 
 CARD = 80
+BLOCK = 2880
+_END = b"END" + b" " * 77
+_PRINTABLE = re.compile(rb"[ -~]*\Z")
 _ASK: Final = object()  # a card astropy must read
 _MISSING: Final = object()
 _COMMENTARY = (b"COMMENT ", b"HISTORY ", b"        ")
@@ -76,7 +79,8 @@ class HeaderValues:
 
     def _table(self) -> dict[str, Any] | None:
         if self._values is _MISSING:
-            self._values = None if self.cards is None else _read(self.cards)
+            scanned = None if self.cards is None else _scan(self.cards)  # values read here, or _ASK
+            self._values = None if scanned is None else scanned[0]
         return self._values  # type: ignore[return-value]
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -101,54 +105,44 @@ class HeaderValues:
         return self.get(key)
 
 
-_PRINTABLE = re.compile(rb"[ -~]*\Z")
-_END = b"END" + b" " * 77
-BLOCK = 2880
-
-
 def read_plain_header(data: Any, start: int) -> tuple[int, HeaderValues] | None:
     """The header starting at byte ``start`` of ``data`` (bytes or a memoryview), read without astropy
     when every card before END is of the plain forms read here or commentary, all printable ASCII, and
     the file holds the whole block of its END card: (the offset after that block, its values, whose
     astropy header is parsed only if something asks for it). None otherwise: astropy's header reader
     decides (and says what is wrong)."""
-    end = len(data)
+    scanned = _scan(memoryview(data)[start:])
+    if scanned is None:
+        return None
+    values, after_end, read_all = scanned
+    if after_end is None or not read_all:
+        return None
+    stop = start + after_end + (-after_end % BLOCK)
+    if stop > len(data):
+        return None
+    return stop, HeaderValues(None, bytes(data[start:stop]), values)
+
+
+def _scan(cards: Any) -> tuple[dict[str, Any], int | None, bool] | None:
+    """Every keyword's value in ``cards`` (bytes or a memoryview; _ASK where astropy must read the card),
+    the offset just after the END card (None when ``cards`` holds none), and whether every card's value
+    was read here (repeated keywords included); None when a card is neither of the plain forms nor
+    printable commentary (HIERARCH, CONTINUE, a keyword without a value indicator or one astropy would
+    normalise): astropy reads that header throughout."""
     values: dict[str, Any] = {}
-    for offset in range(start, end - CARD + 1, CARD):
-        card = bytes(data[offset : offset + CARD])
+    read_all = True
+    for offset in range(0, len(cards) - CARD + 1, CARD):
+        card = bytes(cards[offset : offset + CARD])
         if card == _END:
-            stop = offset + CARD + (-(offset + CARD - start) % BLOCK)
-            if stop > end:
-                return None
-            return stop, HeaderValues(None, bytes(data[start:stop]), values)
+            return values, offset + CARD, read_all
         if card[8:10] == b"= " and _KEYWORD.match(card[:8]):
             value = _value(card[10:])
-            if value is _ASK:
-                return None
+            read_all = read_all and value is not _ASK
+            # astropy answers with a repeated keyword's first card
             values.setdefault(card[:8].rstrip().decode("ascii"), value)
         elif not (card[:8] in _COMMENTARY and _PRINTABLE.match(card)):
             return None
-    return None
-
-
-def _read(cards: bytes) -> dict[str, Any] | None:
-    """keyword -> value (or _ASK) for every card; None when astropy must read the whole header."""
-    values: dict[str, Any] = {}
-    for start in range(0, len(cards) - CARD + 1, CARD):
-        card = cards[start : start + CARD]
-        if card.startswith(b"END") and not card[3:].strip():
-            return values
-        if card[8:10] != b"= ":
-            if card[:8] in _COMMENTARY:
-                continue
-            return None  # HIERARCH, CONTINUE, a keyword without a value indicator: astropy's rules
-        key = card[:8]
-        if not _KEYWORD.match(key):
-            return None  # astropy normalises lower-case and odd keywords: let it
-        keyword = key.rstrip().decode("ascii")
-        if keyword not in values:  # astropy answers with a repeated keyword's first card
-            values[keyword] = _value(card[10:])
-    return values
+    return values, None, read_all
 
 
 def _value(field: bytes) -> Any:

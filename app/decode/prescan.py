@@ -31,17 +31,12 @@ MAX_AXES = 999  # FITS 4.0 section 4.4.1: NAXIS <= 999; the same bound is applie
 
 @dataclass(frozen=True, slots=True)
 class HduSpan:
-    """Where one HDU lies in the file: its header (astropy's, and its card values read once from the
-    bytes as stored), and the byte offsets of its header and its data."""
+    """Where one HDU lies in the file: its header's card values (read once from the bytes as stored;
+    astropy's header is ``values.header``), and the byte offsets of its data."""
 
     values: HeaderValues
     data_start: int
     data_bytes: int
-    header_start: int = 0
-
-    @property
-    def header(self) -> Header:
-        return self.values.header
 
     @property
     def end(self) -> int:
@@ -138,7 +133,7 @@ def prescan(data: FileBytes, limits: DecodeLimits) -> list[HduSpan]:
                 raise DecodeError("bad_fits", f"{label}: the header cannot be read: {exc}"[:300]) from None
             header_end = stream.tell()
             values = HeaderValues(header, bytes(data[pos:header_end]))
-        span = HduSpan(values, header_end, _data_bytes(values, index, label), header_start=pos)
+        span = HduSpan(values, header_end, _data_bytes(values, index, label))
         spans.append(span)
         pos = span.end
         index += 1

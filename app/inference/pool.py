@@ -29,8 +29,6 @@ from app.inference.providers import CPU, ProviderPlan
 from app.inference.session import ModelSession
 
 MAX_AUTO_STREAMS = 4
-
-
 MAX_AUTO_DECODE_THREADS = 4
 
 

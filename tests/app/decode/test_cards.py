@@ -167,3 +167,20 @@ def test_a_header_read_without_astropy_ends_and_reads_as_astropys(images: list[s
             lambda k=key: header.get(k, "default")
         ), key
     assert values.header == header  # parsed on demand, the same header
+
+
+def test_a_header_is_read_without_astropy_only_when_every_card_is_plain() -> None:
+    from app.decode.cards import read_plain_header
+
+    def header(*cards: str) -> bytes:
+        text = "".join(card.ljust(80) for card in (*cards, "END"))
+        return (text + " " * (-len(text) % 2880)).encode("ascii")
+
+    plain = header("SIMPLE  = T", "NAXIS   = 0", "COMMENT anything")
+    found = read_plain_header(plain, 0)
+    assert found is not None and found[0] == 2880 and found[1].get("NAXIS") == 0
+    # a repeated keyword's later card is never answered, yet astropy must still read a header holding
+    # one it cannot read plainly, like any other
+    assert read_plain_header(header("SIMPLE  = T", "NAXIS   = 0", "NAXIS   = TRUE"), 0) is None
+    assert read_plain_header(header("SIMPLE  = T", "HIERARCH ESO X = 1"), 0) is None
+    assert read_plain_header(plain[:2000], 0) is None  # the END card's block is not all there
