@@ -28,7 +28,6 @@ from app.cli.summary import Summary
 from app.client.pack import Limits
 from app.client.pipeline import Options
 from app.client.transport import RetryPolicy, ServiceUnreachable
-from app.memory import keep_freed_memory
 
 DEFAULT_URL = os.environ.get("LENSFINDER_URL", "http://localhost:8000")
 
@@ -199,7 +198,6 @@ COMMANDS = {"classify": cmd_classify, "score": cmd_score, "serve": cmd_serve, "m
 def main(argv: list[str] | None = None) -> int:
     """The ``lensfinder`` entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
-    keep_freed_memory()  # the command line builds and frees a 10 MB stack per request (app/memory.py)
     try:
         return COMMANDS[args.command](args)
     except (ServiceUnreachable, TimeoutError, table.TableError, FileNotFoundError, ValueError) as error:

@@ -46,6 +46,9 @@ class Run:
     """Prepares the output and the list of sources to score; :meth:`write` appends each chunk."""
 
     def __init__(self, spec: RunSpec) -> None:
+        # a scoring run builds and frees a 10 MB stack per request (app/memory.py); set here rather than
+        # for every command, so that `lensfinder serve` leaves it to the service's own setting
+        keep_freed_memory()
         self.spec = spec
         table.output_format(spec.out)  # an unknown suffix fails before any work
         self.work = table.working_csv(spec.out)
