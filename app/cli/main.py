@@ -22,7 +22,6 @@ from pathlib import Path
 from app.cli import table
 from app.cli.explain import add_parser as add_explain_parser
 from app.cli.explain import cmd_explain
-from app.cli.models import card_lines, list_models
 from app.cli.run import Run, RunSpec, run_classify, run_score, run_score_dask
 from app.cli.summary import Summary
 from app.client.pack import Limits
@@ -167,6 +166,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from app.cli.models import card_lines, list_models  # here: the cards' models take 0.1 s to import
+
     cards = list_models(url=args.url, models_dir=args.models_dir)
     if args.json:
         print(json.dumps([json.loads(card.to_json()) for card in cards], indent=2))

@@ -24,20 +24,22 @@ from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 import numpy as np
 import numpy.typing as npt
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from app.card import ModelCard
 from app.client.pack import Limits
 from app.client.pipeline import Options, Pipeline
 from app.client.rows import Row
 from app.client.sources import ArraySource, BandGroup, FileSource, Source, array_sources
 from app.client.transport import HttpTransport, RetryPolicy, ServiceUnreachable
 from app.schemas import ReadyResponse
+
+if TYPE_CHECKING:  # the card's pydantic models take a tenth of a second to build: only models() needs them
+    from app.card import ModelCard
 
 Item = str | os.PathLike[str] | npt.NDArray[np.floating] | Source
 DEFAULT_URL = "http://localhost:8000"
@@ -126,6 +128,8 @@ class AsyncClient:
 
     async def models(self) -> list[ModelCard]:
         """The cards of the service's models (``GET /models``)."""
+        from app.card import ModelCard
+
         response = await self._get("/models")
         response.raise_for_status()
         return [ModelCard.from_dict(card) for card in response.json()]

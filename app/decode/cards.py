@@ -20,9 +20,10 @@ repeated keyword, strings without trailing blanks, ``int`` for integers, ``float
 from __future__ import annotations
 
 import re
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from astropy.io.fits import Header
+if TYPE_CHECKING:  # astropy.io.fits is imported only where a header needs it (a fifth of a second)
+    from astropy.io.fits import Header
 
 CARD = 80
 BLOCK = 2880
@@ -68,6 +69,8 @@ class HeaderValues:
     def header(self) -> Header:
         """astropy's Header (parsed from the stored bytes on first use, as ``Header.fromfile`` would)."""
         if self._header is None:
+            from astropy.io.fits import Header
+
             assert self.cards is not None
             self._header = Header.fromstring(self.cards.decode("ascii"))
         return self._header
@@ -82,6 +85,12 @@ class HeaderValues:
             scanned = None if self.cards is None else _scan(self.cards)  # values read here, or _ASK
             self._values = None if scanned is None else scanned[0]
         return self._values  # type: ignore[return-value]
+
+    @property
+    def plain(self) -> bool:
+        """Whether every keyword's value is read here, without astropy (commentary cards aside)."""
+        table = self._table()
+        return table is not None and _ASK not in table.values()
 
     def get(self, key: str, default: Any = None) -> Any:
         table = self._table()

@@ -15,14 +15,16 @@ import math
 import re
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from astropy.io.fits import BinTableHDU
 
 from app.decode.errors import DecodeError
 from app.decode.gunzip import gunzip_size_capped
 from app.decode.limits import DecodeLimits
+
+if TYPE_CHECKING:
+    from astropy.io.fits import BinTableHDU
 
 _KNOWN = {"GZIP_1", "GZIP_2", "RICE_1", "RICE_ONE", "PLIO_1", "HCOMPRESS_1", "NOCOMPRESS"}
 _GZIP = {"GZIP_1", "GZIP_2"}
@@ -39,6 +41,8 @@ class CompressedImage:
 
 def is_compressed_image(hdu: Any) -> bool:
     """True for a binary-table HDU that holds a tile-compressed image (ZIMAGE = T)."""
+    from astropy.io.fits import BinTableHDU  # only HDUs astropy opened come here
+
     return isinstance(hdu, BinTableHDU) and hdu.header.get("ZIMAGE") is True
 
 

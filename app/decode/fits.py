@@ -8,7 +8,10 @@ read, scaled by BSCALE/BZERO to float32 (native byte order) and masked (app/deco
 
 HDUs used: primary and IMAGE extensions with data, and tile-compressed images (read with
 ``disable_image_compression`` so their binary-table headers can be checked first; see compressed.py).
-Tables, random groups and HDUs with a zero-length axis are skipped.
+Tables, random groups and HDUs with a zero-length axis are skipped. A file that is one primary image
+with a plain header (app/decode/cards.py) is read from its bytes without astropy, which is imported
+only when a file needs it: a command-line run over single-cutout files never pays its import (a
+fifth of a second).
 
 astropy reports non-standard headers through the warnings module; they are caught here and become
 one ``fits_nonstandard`` DecodeWarning per distinct message (at most three). ``warnings.catch_warnings``
@@ -27,8 +30,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from astropy.io import fits
-from astropy.utils.exceptions import AstropyWarning
 
 from app.decode.cards import HeaderValues
 from app.decode.compressed import check_compressed_hdu, is_compressed_image
@@ -75,6 +76,8 @@ class _Source:
 
 def _hdu_reader(hdu: Any, compressed: bool) -> Callable[[], npt.NDArray[Any]]:
     if compressed:
+        from astropy.io import fits
+
         return lambda: np.asarray(fits.CompImageHDU(bintable=hdu, do_not_scale_image_data=True).data)
     return lambda: np.asarray(hdu.data)
 
@@ -141,6 +144,8 @@ def _single_image(
 
 
 def _scan(hdul: Any, data: bytes, limits: DecodeLimits) -> tuple[list[ImageInfo], dict[int, _Source]]:
+    from astropy.io import fits
+
     images: list[ImageInfo] = []
     sources: dict[int, _Source] = {}
     index = 0
@@ -231,7 +236,8 @@ def _infos(layout: Layout, sources: dict[int, _Source], primary: HeaderValues) -
 def _fits_warnings(caught: list[warnings.WarningMessage]) -> tuple[DecodeWarning, ...]:
     if not caught:
         return ()
-    from astropy.wcs import FITSFixedWarning  # here, not at the top: see app/decode/header.py
+    from astropy.utils.exceptions import AstropyWarning  # here: a plain file never imports astropy
+    from astropy.wcs import FITSFixedWarning  # (astropy.wcs: a third of a second; app/decode/header.py)
 
     seen: dict[str, None] = {}
     for item in caught:
@@ -266,6 +272,8 @@ def _read(
         pixels = _assemble(layout, single[1])
         infos = _infos(layout, single[1], spans[0].values)
     else:
+        from astropy.io import fits  # here: a single image with a plain header never needs it
+
         data = bytes(data)  # astropy's HDU list reads from a file object over bytes
         hdul = fits.open(
             io.BytesIO(data),

@@ -22,17 +22,16 @@ import warnings as pywarnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import astropy.units as u
 import numpy as np
-from astropy.io.fits import Header
-from astropy.utils.exceptions import AstropyWarning
 
 from app.decode.cards import HeaderValues
 from app.decode.types import DecodeWarning
 
-# astropy.wcs is imported where a header needs a WCS, not here: importing it imports
-# astropy.coordinates (a third of a second), which a file with RA, DEC and PIXSCALE never needs
+# astropy is imported where a header needs it, not here: astropy.io.fits takes a fifth of a second to
+# import and astropy.wcs a third (it imports astropy.coordinates), which a plain header with RA, DEC
+# and PIXSCALE never needs
 if TYPE_CHECKING:
+    from astropy.io.fits import Header
     from astropy.wcs import WCS
 
 _WCS_KEYS = ("CTYPE1", "CD1_1", "CDELT1", "PC1_1", "CRVAL1")
@@ -184,6 +183,8 @@ def _on_sky(ra: float, dec: float, warnings: list[DecodeWarning]) -> tuple[float
 @functools.lru_cache(maxsize=64)
 def _arcsec_per(unit: str) -> float:
     """Arcseconds in one ``unit`` (a CUNITn value); raises for a non-angular unit."""
+    import astropy.units as u
+
     return float(u.Unit(unit).to(u.arcsec))
 
 
@@ -281,6 +282,12 @@ def _from_wcs(
     return radec, scale
 
 
+def _ignore_astropy_warnings() -> None:
+    from astropy.utils.exceptions import AstropyWarning
+
+    pywarnings.simplefilter("ignore", AstropyWarning)
+
+
 def read_header_info(
     header: Header | HeaderValues, primary: Header | HeaderValues | None, height: int, width: int
 ) -> HeaderInfo:
@@ -295,13 +302,17 @@ def read_header_info(
     warnings: list[DecodeWarning] = []
     with pywarnings.catch_warnings():
         # FITSFixedWarning and friends say what wcslib repaired; a broken WCS is reported as bad_wcs.
-        pywarnings.simplefilter("ignore", AstropyWarning)
+        # astropy's warnings are silenced wherever astropy reads here (a plain header's keywords are
+        # read without it, and it is not imported for them)
         pywarnings.simplefilter("ignore", RuntimeWarning)
+        if not all(h.plain for h in headers):
+            _ignore_astropy_warnings()
         radec = _keyword_radec(headers, warnings)
         scale = _positive(header.get("PIXSCALE"))
         # The WCS only when the keywords leave something unknown: building one is most of the cost
         # of reading a small file's header
         if (radec is None or scale is None) and any(key in header for key in _WCS_KEYS):
+            _ignore_astropy_warnings()
             radec, scale = _from_wcs(header, height, width, radec, scale, warnings)
     if scale is None and primary is not None:
         scale = _positive(primary.get("PIXSCALE"))

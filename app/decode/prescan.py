@@ -18,8 +18,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from astropy.io.fits import Header
-
 from app.decode.cards import HeaderValues, read_plain_header
 from app.decode.errors import DecodeError
 from app.decode.limits import DecodeLimits
@@ -126,6 +124,8 @@ def prescan(data: FileBytes, limits: DecodeLimits) -> list[HduSpan]:
         if plain is not None:
             header_end, values = plain
         else:
+            from astropy.io.fits import Header  # here: a plain header needs no astropy
+
             stream.seek(pos)
             try:
                 header = Header.fromfile(stream)

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.client.discover import discover
 from app.client.load import MISSING_BAND, load
@@ -144,3 +146,32 @@ def test_a_stack_is_a_standard_fits_file_astropy_reads_back(planes: int, four_d:
         assert header["FILTER"] == "g" and "BANDS" not in header
     else:
         assert header["BANDS"] == ",".join(bands) and "FILTER" not in header
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["BANDS", "FILTER", "PIXSCALE", "NAXIS1", "SIMPLE"]),
+    st.one_of(
+        st.booleans(),
+        st.integers(-(10**15), 10**15),
+        st.floats(allow_nan=False, allow_infinity=False, width=64),
+        st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=90),
+    ),
+    st.sampled_from(["", "[arcsec/px]"]),
+)
+def test_a_header_card_reads_back_in_astropy_as_the_value_written(
+    key: str, value: object, comment: str
+) -> None:
+    from app.client.pack import header_card
+
+    card = header_card(key, value, comment)  # type: ignore[arg-type]
+    assert len(card) % 80 == 0 and card.isascii()
+    parsed = fits.Header.fromstring(card.decode("ascii") + "END".ljust(80))
+    for parsed_card in parsed.cards:
+        parsed_card.verify("exception")  # standard cards: astropy finds nothing to fix
+    got = parsed[key]
+    if isinstance(value, str):
+        assert got == value.rstrip()  # FITS: trailing blanks in a string are not significant
+    else:
+        assert got == value and type(got) is type(value)
+    assert parsed.comments[key] == comment
