@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from app.config import Settings
+from app.decode import import_astropy
 from app.inference.batcher import MicroBatcher
 from app.inference.pool import SessionPool, plan_decode_threads
 from app.inference.providers import CPU, ProviderPlan
@@ -141,6 +142,7 @@ class Service:
 
     async def _warm_up(self) -> None:
         try:
+            await self.off_loop(import_astropy)  # not in the first requests that need it
             for runtime in self.runtimes.values():
                 seconds = await runtime.batcher.in_worker(runtime.session.warm_up)
                 log.info(

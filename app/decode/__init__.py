@@ -19,7 +19,17 @@ from app.decode.png import decode_png
 from app.decode.sniff import sniff
 from app.decode.types import DecodedFile, FileBytes
 
-__all__ = ["DecodeError", "DecodeLimits", "DecodedFile", "decode_bytes", "decode_path"]
+__all__ = ["DecodeError", "DecodeLimits", "DecodedFile", "decode_bytes", "decode_path", "import_astropy"]
+
+
+def import_astropy() -> None:
+    """Import the astropy modules that decoding imports where a file needs them (FITS headers astropy
+    must parse, HDU lists, units, WCS): about half a second, which a long-running service pays at
+    start-up rather than in its first requests. (A command-line run over plain single-cutout files
+    never needs them: app/decode/fits.py.)"""
+    import astropy.io.fits
+    import astropy.units
+    import astropy.wcs  # noqa: F401
 
 
 def _too_big(filename: str, size: int, limit: int) -> DecodeError:
