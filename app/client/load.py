@@ -86,13 +86,21 @@ def _failed(key: str, code: str, message: str) -> Loaded:
 
 
 def _read(path: str, limits: DecodeLimits) -> bytes:
-    size = os.path.getsize(path)
-    if size > limits.max_file_bytes:
-        raise DecodeError(
-            "too_large", f"{path} is {size} bytes; the limit is {limits.max_file_bytes} per file"
-        )
-    with open(path, "rb") as handle:
-        return handle.read()
+    # os-level calls: a client reads thousands of small files, and open() builds a buffered reader
+    # around each for one read
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        if size > limits.max_file_bytes:
+            raise DecodeError(
+                "too_large", f"{path} is {size} bytes; the limit is {limits.max_file_bytes} per file"
+            )
+        data = os.read(fd, size)
+        while len(data) < size and (more := os.read(fd, size - len(data))):
+            data += more  # a short read (a network file system; a file growing is read as it was)
+        return data
+    finally:
+        os.close(fd)
 
 
 def _cutouts(key: str, decoded: DecodedFile) -> tuple[Cutout, ...]:
