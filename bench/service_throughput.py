@@ -1,7 +1,7 @@
 """Service throughput and latency against raw onnxruntime, measured in one run (DESIGN section 8).
 
     python -m bench.service_throughput [--model models/space] [--device cpu|cuda] [--clients 32]
-        [--seconds 10] [--max-batch 64] [--streams S] [--threads T]
+        [--seconds 10] [--max-batch 64] [--streams S] [--threads T] [--repeats R]
         [--json bench/results/service_throughput-space-cpu.json]
 
 What it does, all in one run on the same machine:
@@ -21,6 +21,11 @@ What it does, all in one run on the same machine:
    p99 and max.
 4. Batching off: restarts the service with ``LENSFINDER_MAX_BATCH=1`` and measures ``single`` again;
    batching on / batching off is what batching buys.
+
+``--repeats R`` measures every style (and batching off) R times, in rounds over the styles, each against
+its own raw measurement just before it; the table and the JSON give the median round's row and every
+round's fraction (a shared machine's speed drifts by a few per cent from minute to minute: one round can
+land on either side of a target).
 
 The targets of the service issue (CPU here): stack uploads >= 0.9 of raw, 32 files per request >= 0.7,
 batching on >= 2x batching off for single-cutout requests. Prints a table and writes JSON. With
@@ -145,6 +150,15 @@ def load(service: Service, request: bytes, per_request: int, clients: int, secon
     }
 
 
+def median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The row of the median ``fraction_of_raw`` (the lower middle one of an even count), with every
+    round's fraction and cutouts/s under ``rounds``."""
+    ordered = sorted(rows, key=lambda row: row["fraction_of_raw"])
+    middle = ordered[(len(ordered) - 1) // 2]
+    rounds = [{"fraction_of_raw": r["fraction_of_raw"], "cutouts_per_s": r["cutouts_per_s"]} for r in rows]
+    return middle | {"rounds": rounds}
+
+
 def summary(result: LoadResult) -> dict[str, Any]:
     lat = np.asarray(result.latencies) * 1e3
     return {
@@ -170,9 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, default=0, help="LENSFINDER_THREADS, per stream (default 0: automatic)"
     )
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="rounds of every load; the median round is reported"
+    )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--log", type=Path, default=Path("bench/results/service.log"))
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
 
     args.log.parent.mkdir(parents=True, exist_ok=True)
     onnx_path = args.model / "model.onnx"
@@ -191,6 +210,12 @@ def main(argv: list[str] | None = None) -> int:
         }
         return max(each.values()), each
 
+    def measured(service: Service, request: bytes, per_request: int) -> dict[str, Any]:
+        # the ceiling again just before each load (the service idle): shared machines drift
+        raw_now = best_raw(batch_max, min(3.0, args.seconds / 2))[0]
+        row = load(service, request, per_request, args.clients, args.seconds)
+        return row | {"raw_cutouts_per_s": raw_now, "fraction_of_raw": row["cutouts_per_s"] / raw_now}
+
     raw: dict[int, Any] = {}
     for b in (1, args.max_batch):
         best, each = best_raw(cutouts(b, shape), args.seconds / 2)  # type: ignore[arg-type]
@@ -202,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "model": str(args.model), "device": args.device, "clients": args.clients, "max_batch": args.max_batch,
         "streams": plan.streams, "threads": plan.threads, "cpu_count": os.cpu_count(),
-        "machine": platform.platform(), "raw_onnxruntime": raw, "styles": {},
+        "repeats": args.repeats, "machine": platform.platform(), "raw_onnxruntime": raw, "styles": {},
     }  # fmt: skip
 
     port = free_port()
@@ -210,13 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result["readyz"] = service.wait_ready()
         styles = requests_by_style(port, shape, args.model.name)  # type: ignore[arg-type]
-        for name, (request, per_request) in styles.items():
-            # The ceiling again just before each load (the service idle): shared machines drift.
-            raw_now = best_raw(batch_max, min(3.0, args.seconds / 2))[0]
-            row = load(service, request, per_request, args.clients, args.seconds)
-            row["raw_cutouts_per_s"] = raw_now
-            row["fraction_of_raw"] = row["cutouts_per_s"] / raw_now
-            result["styles"][name] = row
+        rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in styles}
+        for _ in range(args.repeats):
+            for name, (request, per_request) in styles.items():
+                rounds[name].append(measured(service, request, per_request))
+        result["styles"] = {name: median_row(rows) for name, rows in rounds.items()}
         rate = result["styles"]["single"]["cutouts_per_s"] / 2
         lat = asyncio.run(open_loop(HOST, port, styles["single"][0], 1, rate, args.seconds))
         result["latency_at_half_capacity"] = summary(lat) | {"offered_per_s": rate}
@@ -228,10 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         service.wait_ready()
         request, _ = requests_by_style(port, shape, args.model.name)["single"]  # type: ignore[arg-type]
-        raw_now = best_raw(batch_max, min(3.0, args.seconds / 2))[0]
-        off = load(service, request, 1, args.clients, args.seconds)
-        off["raw_cutouts_per_s"] = raw_now
-        off["fraction_of_raw"] = off["cutouts_per_s"] / raw_now
+        off = median_row([measured(service, request, 1) for _ in range(args.repeats)])
         result["batching_off_single"] = off
     finally:
         service.stop()
@@ -258,6 +278,10 @@ def print_table(result: dict[str, Any], ceiling: float) -> None:
                 "client_cores", "service_cores")  # fmt: skip
         cells = (name, *(row[k] for k in keys))
         print("{:<22} {:>10,.0f} {:>8,.0f} {:>7.2f} {:>8.1f} {:>8.1f} {:>6.2f}c {:>7.2f}c".format(*cells))
+    if result.get("repeats", 1) > 1:
+        print(f"median of {result['repeats']} rounds; every round's fraction of raw:")
+        for name, row in rows.items():
+            print(f"  {name:<22} " + ", ".join(f"{r['fraction_of_raw']:.3f}" for r in row["rounds"]))
     lat = result["latency_at_half_capacity"]
     print(f"batching gain (single-cutout requests): {result['batching_gain_single']:.2f}x")
     print(
