@@ -22,16 +22,23 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from app.config import Settings
+from app.inference.providers import cuda_options
 from bench.report import write_json
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
 
 def make_session(model: Path, provider: str, threads: int | None) -> ort.InferenceSession:
+    """A session as the service makes one: CUDA with the service's provider options (heuristic
+    convolution search, a bounded arena), so the raw ceiling is the same inference."""
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(model), options, providers=[PROVIDERS[provider]])
+    chosen: list[Any] = [PROVIDERS[provider]]
+    if provider == "cuda":
+        chosen = [(PROVIDERS[provider], cuda_options(Settings().gpu_mem_limit_mib))]
+    session = ort.InferenceSession(str(model), options, providers=chosen)
     active = session.get_providers()[0]
     if active != PROVIDERS[provider]:
         raise SystemExit(f"asked for {PROVIDERS[provider]} but onnxruntime runs {active}")
