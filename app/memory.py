@@ -14,12 +14,19 @@ come from the heap, and up to ``trim_mib`` of free heap is kept for the next req
 resident size that stays up to that much above what is in use. Elsewhere than glibc (musl, macOS) it
 does nothing. The service calls it at start-up (``LENSFINDER_MALLOC_KEEP_MIB``, 0 leaves glibc's
 defaults), the command line in its process and in each reading process.
+
+:func:`freeze_long_lived` is the same idea for Python's cycle collector: what a process has built once
+it is ready to work (modules, model sessions, pydantic schemas; about 120,000 objects in the service)
+lives as long as the process, yet every full collection walked it again. In the service those came
+every few seconds under load, 50-100 ms each on the event loop (0.3-0.4 s of CPU per 10 s of stack
+uploads, and the largest pause in a one-cutout request's latency); once frozen, 15-35 ms.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import logging
 import platform
 from typing import Final
@@ -45,3 +52,12 @@ def keep_freed_memory(trim_mib: int = DEFAULT_KEEP_MIB) -> bool:
         log.debug("malloc thresholds not set: %s", error)
         return False
     return done
+
+
+def freeze_long_lived() -> int:
+    """Move every object alive now out of the cycle collector's generations (``gc.freeze``), so that
+    its full passes no longer walk them; call once a process has built what it keeps. Objects frozen
+    are still freed when their last reference goes; only a reference cycle among them is kept for good
+    (a few hundred objects at the service's start). Returns how many objects are frozen in all."""
+    gc.freeze()
+    return gc.get_freeze_count()

@@ -29,6 +29,7 @@ from app.decode import import_astropy
 from app.inference.batcher import MicroBatcher
 from app.inference.pool import SessionPool, plan_decode_threads
 from app.inference.providers import CPU, ProviderPlan
+from app.memory import freeze_long_lived
 from app.registry import ShippedModel, load_models
 from app.telemetry import Telemetry
 
@@ -152,6 +153,8 @@ class Service:
             self.warmup_error = f"warm-up failed: {type(error).__name__}: {error}"
             log.exception("warm-up failed; the service stays not ready")
             return
+        # what start-up built (models, sessions, modules) lives as long as the process (app/memory.py)
+        log.debug("%d objects frozen out of the cycle collector's passes", freeze_long_lived())
         self.ready = True
         self.telemetry.ready.set(1)
         log.info("ready: %s", ", ".join(f"{r.name} on {r.session.provider}" for r in self.runtimes.values()))

@@ -14,7 +14,6 @@ it could not (the service unreachable, an output it cannot append to, no input),
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import sys
@@ -28,6 +27,7 @@ from app.cli.summary import Summary
 from app.client.pack import Limits
 from app.client.pipeline import Options
 from app.client.transport import RetryPolicy, ServiceUnreachable
+from app.memory import freeze_long_lived
 
 DEFAULT_URL = os.environ.get("LENSFINDER_URL", "http://localhost:8000")
 
@@ -200,9 +200,9 @@ COMMANDS = {"classify": cmd_classify, "score": cmd_score, "serve": cmd_serve, "m
 def main(argv: list[str] | None = None) -> int:
     """The ``lensfinder`` entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
-    # The modules' objects live as long as the command: kept out of the collector's full passes, which
-    # would otherwise walk them again and again while a run allocates its rows (0.1 s per 10,000 cutouts)
-    gc.freeze()
+    # the modules live as long as the command: out of the collector's full passes, which would otherwise
+    # walk them again and again while a run allocates its rows (0.1 s per 10,000 cutouts)
+    freeze_long_lived()
     try:
         return COMMANDS[args.command](args)
     except (ServiceUnreachable, TimeoutError, table.TableError, FileNotFoundError, ValueError) as error:

@@ -31,6 +31,8 @@ def test_readiness_is_503_until_every_model_is_warm(models: Path, monkeypatch: p
         return original(session, repeats)
 
     monkeypatch.setattr(ModelSession, "warm_up", slow_warm_up)
+    frozen: list[bool] = []  # freeze_long_lived called: was warm-up over?
+    monkeypatch.setattr("app.service.freeze_long_lived", lambda: frozen.append(gate.is_set()) or 0)
     with TestClient(create_app(settings(models))) as client:
         assert client.get("/healthz").json() == {"status": "ok"}  # alive while warming
         answer = client.get("/readyz")
@@ -39,8 +41,10 @@ def test_readiness_is_503_until_every_model_is_warm(models: Path, monkeypatch: p
         early = client.post("/classify", files=files(("a.fits", image_fits(noise((101, 101))))))
         assert early.status_code == 503 and early.json()["error"]["code"] == "not_ready"
         assert int(early.headers["retry-after"]) >= 1
+        assert frozen == []
         gate.set()
         body = wait_ready(client)
+    assert frozen == [True]  # once, when every model had warmed
     assert body["status"] == "ready" and body["error"] is None
     assert body["decode_threads"] == 1  # inference on the CPU: one decoding thread
     for name in ("space", "ground"):
