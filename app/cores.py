@@ -1,10 +1,17 @@
-"""The CPU cores this process may use: its affinity mask, capped by a container's CPU quota."""
+"""The CPU cores this process may use (its affinity mask, capped by a container's CPU quota), and the
+names its threads show the operating system."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 import os
+import sys
+import threading
 from pathlib import Path
+
+PR_SET_NAME = 15  # linux/prctl.h; the name is at most 15 bytes
 
 CGROUP_V2_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 CGROUP_V1_QUOTA = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
@@ -39,3 +46,19 @@ def usable_cores() -> int:
         cores = max(1, os.cpu_count() or 1)
     limit = cgroup_cpu_limit()
     return cores if limit is None else min(cores, limit)
+
+
+def name_os_thread() -> None:
+    """Give the calling thread's Python name (its first 15 bytes) to the operating system (Linux
+    ``prctl(PR_SET_NAME)``), so that ``top -H``, ``ps -L`` and ``/proc/<pid>/task/<tid>/comm`` show which
+    thread decodes (``decode_0``) and which runs inference (``infer-space_0``): what each costs is then
+    a matter of reading /proc (``bench.service_throughput`` does). For the thread pools'
+    ``initializer``; does nothing elsewhere than Linux, or where prctl fails."""
+    if not sys.platform.startswith("linux"):
+        return
+    name = threading.current_thread().name.encode("ascii", "replace")[:15]
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.prctl(PR_SET_NAME, name, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass

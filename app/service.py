@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from app.config import Settings
+from app.cores import name_os_thread
 from app.decode import import_astropy
 from app.inference.batcher import MicroBatcher
 from app.inference.pool import SessionPool, plan_decode_threads
@@ -76,7 +77,9 @@ class Service:
         self._warmup: asyncio.Task[None] | None = None
         providers = {runtime.session.provider for runtime in runtimes.values()}
         self.decode_threads = plan_decode_threads(providers, settings.decode_threads)
-        self._decoder = ThreadPoolExecutor(max_workers=self.decode_threads, thread_name_prefix="decode")
+        self._decoder = ThreadPoolExecutor(
+            max_workers=self.decode_threads, thread_name_prefix="decode", initializer=name_os_thread
+        )
 
     @classmethod
     def open(cls, settings: Settings, telemetry: Telemetry) -> Service:

@@ -16,7 +16,8 @@ What it does, all in one run on the same machine:
    back (``bench/http_load.py``), measures cutouts/s for three upload styles: one 101x101 FITS cutout
    per request (``single``), 32 single-cutout FITS files per request (``files32``), one FITS stack of
    256 cutouts per request (``stack256``). Reports each as a fraction of the raw ceiling, with the CPU
-   used by the client and by the service (cores, from /proc).
+   used by the client and by the service (cores, from /proc), and the service's CPU per request by
+   thread role (inference, decoding, event loop, other; the names its threads give the system).
 3. Latency: single-cutout requests at a fixed rate of half the measured single-cutout capacity; p50,
    p99 and max.
 4. Batching off: restarts the service with ``LENSFINDER_MAX_BATCH=1`` and measures ``single`` again;
@@ -102,6 +103,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of the service's threads by role, from the names they give the operating system
+    (``app.cores.name_os_thread``): ``inference`` (infer-*), ``decoding`` (decode_*), ``event loop`` (the
+    main thread) and ``other`` (onnxruntime's own threads, the BLAS pool, ...)."""
+    roles = {"inference": 0.0, "decoding": 0.0, "event loop": 0.0, "other": 0.0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # a thread that ended meanwhile
+            continue
+        role = ("event loop" if task.name == str(pid) else "inference" if name.startswith("infer-")
+                else "decoding" if name.startswith("decode") else "other")  # fmt: skip
+        roles[role] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return roles
+
+
 class Service:
     """The service in a subprocess on ``port`` serving only ``model_dir``'s model."""
 
@@ -141,12 +159,18 @@ class Service:
 def load(service: Service, request: bytes, per_request: int, clients: int, seconds: float) -> dict[str, Any]:
     """Closed-loop load after a short warm-up: cutouts/s and the CPU cores used by client and service."""
     asyncio.run(closed_loop(HOST, service.port, request, per_request, clients, min(2.0, seconds / 4)))
-    client0, server0, t0 = os.times(), cpu_seconds(service.proc.pid), time.perf_counter()
+    pid = service.proc.pid
+    client0, server0, threads0, t0 = os.times(), cpu_seconds(pid), thread_cpu(pid), time.perf_counter()
     result = asyncio.run(closed_loop(HOST, service.port, request, per_request, clients, seconds))
-    client1, server1, wall = os.times(), cpu_seconds(service.proc.pid), time.perf_counter() - t0
+    client1, server1, threads1 = os.times(), cpu_seconds(pid), thread_cpu(pid)
+    wall = time.perf_counter() - t0
+    requests = max(result.requests, 1)
     return summary(result) | {
         "client_cores": (client1.user + client1.system - client0.user - client0.system) / wall,
         "service_cores": (server1 - server0) / wall,
+        "service_cpu_ms_per_request": {
+            role: 1e3 * (threads1[role] - threads0[role]) / requests for role in threads1
+        },
     }
 
 
@@ -278,6 +302,9 @@ def print_table(result: dict[str, Any], ceiling: float) -> None:
                 "client_cores", "service_cores")  # fmt: skip
         cells = (name, *(row[k] for k in keys))
         print("{:<22} {:>10,.0f} {:>8,.0f} {:>7.2f} {:>8.1f} {:>8.1f} {:>6.2f}c {:>7.2f}c".format(*cells))
+    print("service CPU per request, ms (" + ", ".join(rows["single"]["service_cpu_ms_per_request"]) + "):")
+    for name, row in rows.items():
+        print(f"  {name:<22} " + ", ".join(f"{v:.2f}" for v in row["service_cpu_ms_per_request"].values()))
     if result.get("repeats", 1) > 1:
         print(f"median of {result['repeats']} rounds; every round's fraction of raw:")
         for name, row in rows.items():

@@ -27,7 +27,7 @@ from app.client.http import AsyncClient
 from app.client.pipeline import Options, Pipeline
 from app.client.rows import Row
 from app.client.sources import Source
-from app.cores import usable_cores
+from app.cores import name_os_thread, usable_cores
 from app.memory import keep_freed_memory
 
 
@@ -110,7 +110,7 @@ def make_executor(workers: int | None) -> Executor:
     (reading holds the GIL: more threads would only contend for it); None: :func:`reading_workers`."""
     workers = reading_workers() if workers is None else workers
     if workers <= 0:
-        return ThreadPoolExecutor(1, thread_name_prefix="read")
+        return ThreadPoolExecutor(1, thread_name_prefix="read", initializer=name_os_thread)
     return ProcessPoolExecutor(
         workers, mp_context=multiprocessing.get_context("spawn"), initializer=keep_freed_memory
     )

@@ -35,6 +35,8 @@ from typing import Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from app.cores import name_os_thread
+
 log = logging.getLogger("lensfinder")
 
 T = TypeVar("T")
@@ -123,7 +125,9 @@ class MicroBatcher:
         self._closing = False
         self._worker: asyncio.Task[None] | None = None
         self.streams = streams
-        self._executor = ThreadPoolExecutor(max_workers=streams, thread_name_prefix=f"infer-{name}")
+        self._executor = ThreadPoolExecutor(
+            max_workers=streams, thread_name_prefix=f"infer-{name}", initializer=name_os_thread
+        )
         self._rate = 0.0  # recent cutouts/s of inference, for Retry-After
         self._in_flight = 0
 
