@@ -5,19 +5,16 @@ command line)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 
-from tests.app.service_helpers import ROOT, link_shipped
+from tests.app.service_helpers import link_shipped, start_server
 from tests.factories import image_fits, noise, png_bytes
 from tests.training.blf_factory import make_blf
 
@@ -53,18 +50,9 @@ def write_inputs(root: Path) -> dict[str, Path]:
     return {"ground": ground, "space": space, "plain": plain}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def live_service(models_dir: Path, **env: str) -> Iterator[str]:
     """``lensfinder serve`` on a free port serving ``models_dir``; yields its URL once ready."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     full_env = (
         os.environ
         | {
@@ -75,27 +63,14 @@ def live_service(models_dir: Path, **env: str) -> Iterator[str]:
         }
         | env
     )
+
     # through the command line's ``serve`` (uvicorn app.main:app), so that command is tested too
-    command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--log-level", "warning"]  # fmt: skip
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                "--log-level", "warning"]  # fmt: skip
+
+    process, url = start_server(command, full_env)
     try:
-        end = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"the service exited: {process.stderr.read().decode() if process.stderr else ''}"
-                )
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > end:
-                raise AssertionError("the service did not get ready in 90 s")
-            time.sleep(0.1)
         yield url
     finally:
         process.terminate()

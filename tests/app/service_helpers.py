@@ -7,12 +7,15 @@ where real scores matter.
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import numpy.typing as npt
 import onnx
@@ -188,3 +191,42 @@ def cuda_available() -> bool:
         tiny_onnx(1, 4), providers=["CUDAExecutionProvider", "CPUExecutionProvider"]
     )
     return session.get_providers()[0] == "CUDAExecutionProvider"
+
+
+def free_port() -> int:
+    """A port the system had free a moment ago (another process may take it before a server binds it:
+    :func:`start_server` retries then)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_server(
+    command: Callable[[int], list[str]], env: Mapping[str, str], *, ready_s: float = 90, attempts: int = 3
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``command(port)`` (a server process, stderr piped) and wait until its /readyz answers 200:
+    (the process, its URL). A server that exits because its port was taken between :func:`free_port`
+    and its bind is started again on another port; any other exit fails the test with its stderr."""
+    for attempt in range(attempts):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        process = subprocess.Popen(
+            command(port), cwd=ROOT, env=dict(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        end = time.monotonic() + ready_s
+        while process.poll() is None:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    return process, url
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > end:
+                process.kill()
+                process.wait()
+                raise AssertionError(f"the service did not get ready in {ready_s:.0f} s")
+            time.sleep(0.1)
+        stderr = process.stderr.read().decode() if process.stderr else ""
+        if "address already in use" not in stderr.lower() or attempt == attempts - 1:
+            raise AssertionError(f"the service exited ({process.returncode}): {stderr}")
+    raise AssertionError("unreachable")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -13,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.app.service_helpers import ROOT, files, link_shipped
+from tests.app.service_helpers import files, link_shipped, start_server
 from tests.factories import image_fits, noise
 
 CLIENTS = 16
@@ -24,29 +22,6 @@ MAX_BATCH = 64
 # version relied on 800 cutouts taking "a second or more", and a fast CI machine answered them all
 # before the signal).
 MAX_WAIT_MS = 5000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_ready(base: str, process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if process.poll() is not None:
-            raise AssertionError(
-                f"the service exited: {process.stderr.read().decode() if process.stderr else ''}"
-            )
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("the service did not get ready")
 
 
 def in_progress(base: str) -> int:
@@ -69,18 +44,18 @@ def refuses_connections(base: str, timeout_s: float = 10) -> bool:
 def test_sigterm_during_a_burst_answers_every_accepted_request(tmp_path: Path) -> None:
     models = tmp_path / "models"
     link_shipped(models, "space")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     env = os.environ | {
         "LENSFINDER_MODELS_DIR": str(models),
         "LENSFINDER_DEVICE": "cpu",
         "LENSFINDER_MAX_BATCH": str(MAX_BATCH),
         "LENSFINDER_MAX_WAIT_MS": str(MAX_WAIT_MS),
     }
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
+
+    process, base = start_server(command, env, ready_s=60)
     try:
-        wait_ready(base, process)
         upload = files(("stack.fits", image_fits(noise((STACK, 101, 101)))))
         outcomes: list[tuple[str, float]] = []
         lock = threading.Lock()
