@@ -3,8 +3,10 @@ names its threads show the operating system."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import functools
 import math
 import os
 import sys
@@ -48,6 +50,13 @@ def usable_cores() -> int:
     return cores if limit is None else min(cores, limit)
 
 
+@functools.cache
+def libc() -> ctypes.CDLL:
+    """The C library, loaded once per process (``mallopt`` in app/memory.py, ``prctl`` here); OSError
+    where it cannot be found or loaded."""
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+
+
 def name_os_thread() -> None:
     """Give the calling thread's Python name (its first 15 bytes) to the operating system (Linux
     ``prctl(PR_SET_NAME)``), so that ``top -H``, ``ps -L`` and ``/proc/<pid>/task/<tid>/comm`` show which
@@ -57,8 +66,5 @@ def name_os_thread() -> None:
     if not sys.platform.startswith("linux"):
         return
     name = threading.current_thread().name.encode("ascii", "replace")[:15]
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.prctl(PR_SET_NAME, name, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+    with contextlib.suppress(OSError, AttributeError):
+        libc().prctl(PR_SET_NAME, name, 0, 0, 0)

@@ -24,12 +24,12 @@ uploads, and the largest pause in a one-cutout request's latency); once frozen, 
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
 import logging
 import platform
 from typing import Final
+
+from app.cores import libc
 
 log = logging.getLogger("lensfinder")
 
@@ -45,9 +45,8 @@ def keep_freed_memory(trim_mib: int = DEFAULT_KEEP_MIB) -> bool:
     if trim_mib <= 0 or platform.libc_ver()[0] != "glibc":
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        done = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX) == 1)
-        done = bool(libc.mallopt(M_TRIM_THRESHOLD, trim_mib << 20) == 1) and done
+        done = bool(libc().mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX) == 1)
+        done = bool(libc().mallopt(M_TRIM_THRESHOLD, trim_mib << 20) == 1) and done
     except (OSError, AttributeError) as error:
         log.debug("malloc thresholds not set: %s", error)
         return False

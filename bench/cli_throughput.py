@@ -46,7 +46,7 @@ from astropy.io import fits
 
 from app.cli.run import reading_workers
 from bench.http_load import multipart_request
-from bench.report import write_json
+from bench.report import median_run, write_json
 from bench.service_throughput import HOST, Service, cpu_seconds, free_port, load
 
 STACK = 256
@@ -190,11 +190,8 @@ def main(argv: list[str] | None = None) -> int:
                 row["fraction_steady"] = row["cutouts_per_s_steady"] / reference
                 runs.append(row)
                 previous = following
-            ordered = sorted(runs, key=lambda r: r["fraction_end_to_end"])
-            keys = ("fraction_end_to_end", "fraction_steady", "cutouts_per_s_end_to_end", "client_cores")
-            result["layouts"][name] = ordered[(len(ordered) - 1) // 2] | {
-                "runs": [{key: r[key] for key in keys} for r in runs]
-            }
+            kept = ("fraction_end_to_end", "fraction_steady", "cutouts_per_s_end_to_end", "client_cores")
+            result["layouts"][name] = median_run(runs, "fraction_end_to_end", kept)
     finally:
         service.stop()
         shutil.rmtree(tmp, ignore_errors=True)  # 10,000 files: about 0.9 GB

@@ -59,7 +59,7 @@ from astropy.io import fits
 from app.inference.pool import plan_streams
 from bench.http_load import LoadResult, closed_loop, multipart_request, open_loop
 from bench.onnx_throughput import PROVIDERS, cutouts, make_session, measure_parallel
-from bench.report import write_json
+from bench.report import median_run, write_json
 
 HOST = "127.0.0.1"
 
@@ -97,10 +97,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _stat_cpu(stat: Path) -> float:
+    """User + system CPU seconds in a /proc ``stat`` file (a process's or one of its threads')."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _stat_cpu(Path(f"/proc/{pid}/stat"))
 
 
 def thread_cpu(pid: int) -> dict[str, float]:
@@ -111,12 +116,12 @@ def thread_cpu(pid: int) -> dict[str, float]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             name = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            seconds = _stat_cpu(task / "stat")
         except OSError:  # a thread that ended meanwhile
             continue
         role = ("event loop" if task.name == str(pid) else "inference" if name.startswith("infer-")
                 else "decoding" if name.startswith("decode") else "other")  # fmt: skip
-        roles[role] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        roles[role] += seconds
     return roles
 
 
@@ -174,13 +179,9 @@ def load(service: Service, request: bytes, per_request: int, clients: int, secon
     }
 
 
-def median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The row of the median ``fraction_of_raw`` (the lower middle one of an even count), with every
-    round's fraction and cutouts/s under ``rounds``."""
-    ordered = sorted(rows, key=lambda row: row["fraction_of_raw"])
-    middle = ordered[(len(ordered) - 1) // 2]
-    rounds = [{"fraction_of_raw": r["fraction_of_raw"], "cutouts_per_s": r["cutouts_per_s"]} for r in rows]
-    return middle | {"rounds": rounds}
+def median_round(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round of the median fraction of raw, with every round's fraction and cutouts/s."""
+    return median_run(rows, "fraction_of_raw", ("fraction_of_raw", "cutouts_per_s"), under="rounds")
 
 
 def summary(result: LoadResult) -> dict[str, Any]:
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeats):
             for name, (request, per_request) in styles.items():
                 rounds[name].append(measured(service, request, per_request))
-        result["styles"] = {name: median_row(rows) for name, rows in rounds.items()}
+        result["styles"] = {name: median_round(rows) for name, rows in rounds.items()}
         rate = result["styles"]["single"]["cutouts_per_s"] / 2
         lat = asyncio.run(open_loop(HOST, port, styles["single"][0], 1, rate, args.seconds))
         result["latency_at_half_capacity"] = summary(lat) | {"offered_per_s": rate}
@@ -275,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         service.wait_ready()
         request, _ = requests_by_style(port, shape, args.model.name)["single"]  # type: ignore[arg-type]
-        off = median_row([measured(service, request, 1) for _ in range(args.repeats)])
+        off = median_round([measured(service, request, 1) for _ in range(args.repeats)])
         result["batching_off_single"] = off
     finally:
         service.stop()
