@@ -8,10 +8,11 @@ read, scaled by BSCALE/BZERO to float32 (native byte order) and masked (app/deco
 
 HDUs used: primary and IMAGE extensions with data, and tile-compressed images (read with
 ``disable_image_compression`` so their binary-table headers can be checked first; see compressed.py).
-Tables, random groups and HDUs with a zero-length axis are skipped. A file that is one primary image
-with a plain header (app/decode/cards.py) is read from its bytes without astropy, which is imported
-only when a file needs it: a command-line run over single-cutout files never pays its import (a
-fifth of a second).
+Tables, random groups and HDUs with a zero-length axis are skipped. A file of image HDUs only (a
+primary image, or a primary HDU and IMAGE extensions) is read from its bytes and the headers prescan
+parsed, without astropy's HDU list; astropy is imported only when a file needs it (a header that is
+not of the plain card forms of app/decode/cards.py, a table, a tile-compressed image): a
+command-line run over such files never pays its import (a fifth of a second).
 
 astropy reports non-standard headers through the warnings module; they are caught here and become
 one ``fits_nonstandard`` DecodeWarning per distinct message (at most three). ``warnings.catch_warnings``
@@ -74,11 +75,7 @@ class _Source:
         self.raw, self.header, self.bitpix = read, header, bitpix
 
 
-def _hdu_reader(hdu: Any, compressed: bool) -> Callable[[], npt.NDArray[Any]]:
-    if compressed:
-        from astropy.io import fits
-
-        return lambda: np.asarray(fits.CompImageHDU(bintable=hdu, do_not_scale_image_data=True).data)
+def _hdu_reader(hdu: Any) -> Callable[[], npt.NDArray[Any]]:
     return lambda: np.asarray(hdu.data)
 
 
@@ -119,28 +116,39 @@ def _image(
     return shape, int(bitpix)
 
 
-def _single_image(
+def _plain_images(
     spans: list[HduSpan], data: FileBytes, limits: DecodeLimits
 ) -> tuple[list[ImageInfo], dict[int, _Source]] | None:
-    """The images of a file that is one well-formed primary image HDU and nothing else (a survey's
-    single cutout), read from the header prescan parsed and the bytes after it; None for any other
-    file, which goes through astropy's HDU list.
+    """The images of a file that is a primary HDU followed by nothing but IMAGE extensions (a survey's
+    single cutout, a cube, one HDU per band or per cutout), read from the headers prescan parsed and
+    the bytes after them; None for any other file (tables, tile-compressed images, random groups,
+    bytes after the last HDU), which goes through astropy's HDU list.
 
-    Why: astropy's HDU list parses the header a second time and costs about as much again as the
-    rest of decoding such a file, which a client sending thousands of one-cutout files pays per file.
+    Why: astropy's HDU list parses every header a second time and builds an HDU object for each:
+    about as much again as the rest of decoding a one-cutout file, and ten times the rest for a file
+    of one HDU per band, which a client sending thousands of files pays per file.
     """
-    if len(spans) != 1 or spans[0].end != len(data):
+    if not spans or spans[-1].end != len(data):
         return None
-    span = spans[0]
-    header = span.values
-    if header.get("SIMPLE") is not True or header.get("GROUPS") is True or "XTENSION" in header:
+    primary = spans[0].values
+    if primary.get("SIMPLE") is not True or primary.get("GROUPS") is True or "XTENSION" in primary:
         return None
-    image = _image(0, header, span.data_start, data, limits)
-    if image is None:
-        return [], {}
-    shape, bitpix = image
-    source = _Source(_buffer_reader(data, span.data_start, shape, bitpix), header, bitpix)
-    return [ImageInfo(0, _label(0, header), shape, band_names(header))], {0: source}
+    for span in spans[1:]:
+        kind, header = span.values.get("XTENSION"), span.values
+        if not isinstance(kind, str) or kind.rstrip() != "IMAGE":
+            return None
+        if header.get("PCOUNT", 0) != 0 or header.get("GCOUNT", 1) != 1:
+            return None  # not a valid IMAGE extension: astropy says what it makes of it
+    images: list[ImageInfo] = []
+    sources: dict[int, _Source] = {}
+    for index, span in enumerate(spans):
+        image = _image(index, span.values, span.data_start, data, limits)
+        if image is None:
+            continue
+        shape, bitpix = image
+        sources[index] = _Source(_buffer_reader(data, span.data_start, shape, bitpix), span.values, bitpix)
+        images.append(ImageInfo(index, _label(index, span.values), shape, band_names(span.values)))
+    return images, sources
 
 
 def _scan(hdul: Any, data: bytes, limits: DecodeLimits) -> tuple[list[ImageInfo], dict[int, _Source]]:
@@ -161,15 +169,17 @@ def _scan(hdul: Any, data: bytes, limits: DecodeLimits) -> tuple[list[ImageInfo]
             declared = check_compressed_hdu(hdu, data, label, limits)
             shape = declared.shape
             if shape and 0 not in shape:
-                header = fits.CompImageHDU(bintable=hdu, do_not_scale_image_data=True).header
-                values = HeaderValues(header)
-                sources[index] = _Source(_hdu_reader(hdu, compressed=True), values, declared.bitpix)
+                # one image HDU for its header and its data: astropy builds it from the table's
+                # header card by card, as long as inflating a small cutout's tiles
+                image_hdu = fits.CompImageHDU(bintable=hdu, do_not_scale_image_data=True)
+                values = HeaderValues(image_hdu.header)
+                sources[index] = _Source(_hdu_reader(image_hdu), values, declared.bitpix)
         elif isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU) and not isinstance(hdu, fits.GroupsHDU):
             image = _image(index, hdu.header, int(hdu.fileinfo()["datLoc"]), data, limits)
             if image is not None:
                 shape, bitpix = image
                 values = HeaderValues(hdu.header)
-                sources[index] = _Source(_hdu_reader(hdu, compressed=False), values, bitpix)
+                sources[index] = _Source(_hdu_reader(hdu), values, bitpix)
         if index in sources:
             header = sources[index].header
             images.append(ImageInfo(index, label, shape, band_names(header)))
@@ -263,16 +273,16 @@ def _read(
     data: FileBytes, filename: str, channels: int | None, limits: DecodeLimits, count_up_to: int
 ) -> DecodedFile | tuple[int, int]:
     spans = prescan(data, limits)
-    single = _single_image(spans, data, limits)
-    if single is not None:
-        layout = _plan(single[0], channels, limits)
+    plain = _plain_images(spans, data, limits)
+    if plain is not None:
+        layout = _plan(plain[0], channels, limits)
         n, c = layout.shape[:2]
-        if 1 < n <= count_up_to:
+        if len(spans) == 1 and 1 < n <= count_up_to:
             return n, c
-        pixels = _assemble(layout, single[1])
-        infos = _infos(layout, single[1], spans[0].values)
+        pixels = _assemble(layout, plain[1])
+        infos = _infos(layout, plain[1], spans[0].values)
     else:
-        from astropy.io import fits  # here: a single image with a plain header never needs it
+        from astropy.io import fits  # here: a file of plain image HDUs never needs it
 
         data = bytes(data)  # astropy's HDU list reads from a file object over bytes
         hdul = fits.open(

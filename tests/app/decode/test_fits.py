@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from astropy.io import fits
 
+import app.decode.fits as fits_decoder
 from app.decode import DecodeLimits, decode_bytes, decode_path
 from app.decode.errors import DecodeError
+from app.decode.limits import DEFAULT_LIMITS
 from app.decode.masking import MASK_VALUE
+from app.decode.prescan import prescan
 from app.decode.types import DecodedFile
 from tests.factories import (
     cube_fits,
@@ -135,6 +142,85 @@ def test_decode_path_records_the_path(tmp_path: object) -> None:
     with pytest.raises(DecodeError) as caught:
         decode_path(path, limits=DecodeLimits(max_file_bytes=10))
     assert caught.value.code == "too_large"
+
+
+# --- files of image HDUs only: read from their bytes, not through astropy's HDU list ----------------
+
+
+def _scaled_int16(cards: dict[str, object]) -> bytes:
+    stored = (np.arange(S * S, dtype=np.int16) - 40).reshape(S, S)
+    stored[0, 0] = -32768
+    hdu = fits.ImageHDU(stored)
+    hdu.header.update({"BSCALE": 0.5, "BZERO": 3.0, "BLANK": -32768, **cards})
+    return hdul_bytes([fits.PrimaryHDU(), hdu])
+
+
+IMAGE_HDU_FILES = {
+    "one image": (image_fits(noise((S, S)), {"OBJECT": "one", "RA": 150.0, "DEC": 2.0}), None),
+    "a band per HDU": (mef_fits(("r", "i", "g", "u"), S), None),
+    "a cutout per HDU": (
+        extension_fits(
+            [noise((S, S), seed=k) + k for k in range(3)],
+            [{"OBJECT": f"obj{k}", "RA": 10.0 + k, "DEC": -5.0, "EXTNAME": f"C{k}"} for k in range(3)],
+            primary_cards={"TELESCOP": "bench"},
+        ),
+        None,
+    ),
+    "HDUs read as one cube": (extension_fits([noise((S, S), seed=k) for k in range(4)]), 4),
+    "primary image and an extension": (
+        hdul_bytes([fits.PrimaryHDU(noise((S, S))), fits.ImageHDU(noise((S, S), seed=1))]),
+        None,
+    ),
+    "scaled integers with BLANK": (_scaled_int16({"OBJECT": "int"}), None),
+    "WCS centre": (
+        image_fits(
+            noise((S, S)),
+            {"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 150.0, "CRVAL2": 2.0}
+            | {"CRPIX1": 1.0, "CRPIX2": 1.0, "CDELT1": -2.8e-5, "CDELT2": 2.8e-5},
+        ),
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize(("data", "channels"), IMAGE_HDU_FILES.values(), ids=IMAGE_HDU_FILES.keys())
+def test_files_of_image_hdus_decode_as_through_astropys_hdu_list(
+    data: bytes, channels: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert fits_decoder._plain_images(prescan(data, DEFAULT_LIMITS), data, DEFAULT_LIMITS) is not None
+    direct = decode_bytes(data, "f.fits", channels=channels)
+    monkeypatch.setattr(fits_decoder, "_plain_images", lambda *args: None)
+    through_astropy = decode_bytes(data, "f.fits", channels=channels)
+    assert direct.pixels.shape == through_astropy.pixels.shape
+    assert np.array_equal(direct.pixels, through_astropy.pixels, equal_nan=True)
+    assert direct.cutouts == through_astropy.cutouts  # ids, positions, bands, masks, warnings
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        hdul_bytes([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("x", "E", array=[1.0])])]),
+        tile_compressed_fits(noise((S, S))),
+        image_fits(noise((S, S))) + b"trailing bytes",
+    ],
+    ids=["table", "tile-compressed", "trailing bytes"],
+)
+def test_other_files_go_through_astropys_hdu_list(data: bytes) -> None:
+    assert fits_decoder._plain_images(prescan(data, DEFAULT_LIMITS), data, DEFAULT_LIMITS) is None
+
+
+def test_decoding_files_of_image_hdus_does_not_import_astropy(tmp_path: Path) -> None:
+    (tmp_path / "mef.fits").write_bytes(mef_fits(("u", "g", "r", "i"), S))
+    (tmp_path / "cutouts.fits").write_bytes(extension_fits([noise((S, S)), noise((S, S), seed=1)]))
+    child = (
+        "import sys; from app.decode import decode_path; "
+        "shapes = [decode_path(p).pixels.shape for p in sys.argv[1:]]; "
+        "print(shapes, 'astropy' in sys.modules)"
+    )
+    paths = [str(tmp_path / "mef.fits"), str(tmp_path / "cutouts.fits")]
+    done = subprocess.run([sys.executable, "-c", child, *paths], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[(1,", "4,", f"{S},", f"{S}),", "(2,", "1,", f"{S},", f"{S})]", "False"]
 
 
 # --- data types ------------------------------------------------------------------------------------
