@@ -46,7 +46,7 @@ import numpy.typing as npt
 from app.card import KindStatistics, ModelCard, Quantiles
 from app.decode.masking import masked_fractions
 from app.decode.types import DecodedFile, DecodeWarning, InputFormat
-from app.ood.stats import plane_statistics
+from app.ood.stats import plane_statistics, statistic_names
 from app.preprocess import SOFTENING
 
 Side = Literal["both", "upper", "lower"]
@@ -125,21 +125,83 @@ def bound(q: Quantiles, rule: Rule, margin: float = MARGIN) -> Bound | None:
     return Bound(low, high)
 
 
-def _outside(values: npt.NDArray[np.float64], limits: Bound) -> npt.NDArray[np.bool_]:
-    """Where ``values`` leave ``limits`` (NaN, an undefined statistic, never does)."""
-    out = np.zeros(values.shape, dtype=bool)
-    with np.errstate(invalid="ignore"):
-        if limits.low is not None:
-            out |= values < limits.low
-        if limits.high is not None:
-            out |= values > limits.high
-    return out
-
-
 def _range(limits: Bound) -> str:
     low = "-inf" if limits.low is None else f"{limits.low:.3g}"
     high = "inf" if limits.high is None else f"{limits.high:.3g}"
     return f"[{low}, {high}]"
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """One comparison: a statistic of one band against its allowed range."""
+
+    statistic: str
+    band_index: int
+    band: str
+    rule: Rule
+    limits: Bound
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """What a kind's training statistics allow, for bands ``bands`` and one margin, laid out for one
+    vectorised comparison of a batch: every (statistic, band) check in :data:`RULES` order, band by
+    band, with its bounds as arrays (-inf/inf for an open side), and the per-band values the other
+    checks need. Built once per card section (:func:`_table`): bounds do not change between requests."""
+
+    checks: tuple[_Check, ...]
+    low: npt.NDArray[np.float64]
+    high: npt.NDArray[np.float64]
+    judged_when_empty: npt.NDArray[np.bool_]
+    faint: npt.NDArray[np.float64]
+    measurable: tuple[bool, ...]
+    masked: Bound | None
+
+
+_TABLES: dict[tuple[int, tuple[str, ...], float, bool], tuple[KindStatistics | None, _Table]] = {}
+
+
+def _table(statistics: KindStatistics | None, bands: tuple[str, ...], margin: float, png: bool) -> _Table:
+    """The :class:`_Table` of a card section, cached by identity (the section is kept with it, so its
+    id cannot be reused while cached); a few model cards' sections are all a process holds."""
+    key = (id(statistics), bands, margin, png)
+    hit = _TABLES.get(key)
+    if hit is not None and hit[0] is statistics:
+        return hit[1]
+    table = _build_table(statistics, bands, margin, statistic_names(png))
+    if len(_TABLES) >= 256:
+        _TABLES.clear()
+    _TABLES[key] = (statistics, table)
+    return table
+
+
+def _build_table(
+    statistics: KindStatistics | None, bands: tuple[str, ...], margin: float, computed: tuple[str, ...]
+) -> _Table:
+    checks: list[_Check] = []
+    if statistics is not None:
+        for name, rule in RULES.items():
+            per_band = statistics.planes.get(name)
+            if per_band is None or name not in computed:
+                continue
+            for c, band in enumerate(bands):
+                q = per_band.get(band)
+                limits = None if q is None else bound(q, rule, margin)
+                if limits is not None:
+                    checks.append(_Check(name, c, band, rule, limits))
+    trained = {} if statistics is None else statistics.planes.get("norm_max", {})
+    return _Table(
+        checks=tuple(checks),
+        low=np.array([-np.inf if c.limits.low is None else c.limits.low for c in checks], dtype=np.float64),
+        high=np.array([np.inf if c.limits.high is None else c.limits.high for c in checks], dtype=np.float64),
+        judged_when_empty=np.array([c.rule.code in KEPT_WHEN_EMPTY for c in checks], dtype=bool),
+        faint=_faint_levels(statistics, bands, margin),
+        measurable=tuple(
+            statistics is not None and band in trained and trained[band].n >= statistics.n // 2
+            for band in bands
+        ),
+        masked=None if statistics is None else bound(statistics.masked_fraction, MASKED_RULE, margin),
+    )
 
 
 def ood_warnings(
@@ -158,33 +220,29 @@ def ood_warnings(
     n = len(pixels)
     if n == 0:
         return []
-    stats = plane_statistics(pixels, png=fmt != "fits")
+    png = fmt != "fits"
+    stats = plane_statistics(pixels, png=png)
+    table = _table(statistics, tuple(bands), margin, png)
     found: list[dict[str, list[str]]] = [{} for _ in range(n)]
-    empty = _empty(stats, _faint_levels(statistics, bands, margin))
+    empty = _empty(stats, table.faint)
+    if table.checks:
+        values = np.stack([stats[check.statistic][:, check.band_index] for check in table.checks], axis=1)
+        # NaN (an undefined statistic) compares False on both sides: never outside
+        outside = (values < table.low) | (values > table.high)
+        outside &= ~empty[:, None] | table.judged_when_empty
+        for i, k in zip(*np.nonzero(outside), strict=True):
+            check = table.checks[k]
+            found[i].setdefault(check.rule.code, []).append(
+                f"{check.band}: {check.rule.what} {values[i, k]:.3g} outside {_range(check.limits)}"
+            )
     if statistics is not None:
-        for name, rule in RULES.items():
-            per_band = statistics.planes.get(name)
-            if per_band is None or name not in stats:
-                continue
-            for c, band in enumerate(bands):
-                q = per_band.get(band)
-                limits = None if q is None else bound(q, rule, margin)
-                if limits is None:
-                    continue
-                values = stats[name][:, c]
-                judged = ~empty | (rule.code in KEPT_WHEN_EMPTY)
-                for i in np.flatnonzero(_outside(values, limits) & judged):
-                    found[i].setdefault(rule.code, []).append(
-                        f"{band}: {rule.what} {values[i]:.3g} outside {_range(limits)}"
-                    )
-        _no_noise(stats, bands, empty, found, statistics)
-        limits = bound(statistics.masked_fraction, MASKED_RULE, margin)
-        if limits is not None:
-            masked = masked_fractions(pixels) if masked is None else masked
-            for i in np.flatnonzero(_outside(masked, limits)):
-                found[i].setdefault(MASKED_RULE.code, []).append(
-                    f"{masked[i]:.1%} of the pixels are masked; training had at most {limits.high:.1%}"
-                )
+        _no_noise(stats, bands, empty, found, table.measurable)
+    if table.masked is not None and table.masked.high is not None:
+        masked = masked_fractions(pixels) if masked is None else masked
+        for i in np.flatnonzero(masked > table.masked.high):
+            found[i].setdefault(MASKED_RULE.code, []).append(
+                f"{masked[i]:.1%} of the pixels are masked; training had at most {table.masked.high:.1%}"
+            )
     out: list[tuple[DecodeWarning, ...]] = []
     for k in range(n):
         warnings = [
@@ -239,13 +297,12 @@ def _no_noise(
     bands: Sequence[str],
     empty: npt.NDArray[np.bool_],
     found: list[dict[str, list[str]]],
-    statistics: KindStatistics,
+    measurable: Sequence[bool],
 ) -> None:
     """A plane with a signal but sigma 0 (norm_max undefined while not constant): no noise at all,
-    where most training cutouts had a measurable noise in that band. (A colour composite's sky is
-    clipped to black, so its training planes have no measurable noise either: nothing to compare.)"""
-    trained = statistics.planes.get("norm_max", {})
-    measurable = [band in trained and trained[band].n >= statistics.n // 2 for band in bands]
+    where most training cutouts had a measurable noise in that band (``measurable``). (A colour
+    composite's sky is clipped to black, so its training planes have no measurable noise either:
+    nothing to compare.)"""
     silent = np.isnan(stats["norm_max"]) & (stats["top_fraction"] < 0.5)
     for i, c in zip(*np.nonzero(silent), strict=True):
         if measurable[c] and not empty[i]:

@@ -197,3 +197,20 @@ def test_no_noise_warning_only_where_training_had_measurable_noise() -> None:
     )  # fmt: skip
     (found,) = ood_warnings(clipped[None], "fits", ("vis",), no_noise)
     assert "noise_level_unusual" not in [w.code for w in found]
+
+
+def test_bounds_are_built_once_per_card_section_and_follow_its_values() -> None:
+    section = statistics(False)
+    x = galaxy((300.0,), width_px=3.0, seed=7)[None]
+    x[0, 0, 50, 50] += 1e4 * SIGMA  # a hot pixel far out of the training range
+    first = ood_warnings(x, "fits", ("vis",), section)
+    assert "dynamic_range_unusual" in [w.code for w in first[0]]
+    assert ood_warnings(x, "fits", ("vis",), section) == first  # the cached bounds, same answer
+    # a section with the same statistics but a wider norm_max range (another card): no warning
+    planes = {name: dict(per_band) for name, per_band in section.planes.items()}
+    wide = planes["norm_max"]["vis"].model_copy(update={"p99_9": 1e6})
+    planes["norm_max"] = {"vis": wide}
+    other = section.model_copy(update={"planes": planes})
+    (widened,) = ood_warnings(x, "fits", ("vis",), other)
+    assert [w.code for w in widened] == [w.code for w in first[0] if w.code != "dynamic_range_unusual"]
+    assert ood_warnings(x, "fits", ("vis",), section) == first
