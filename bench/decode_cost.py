@@ -15,9 +15,11 @@ the best of ``--repeats`` (each repeat long enough to time, ``timeit``'s ``autor
 - request path: ``app.scoring.prepare.prepare``, what the service's decoding thread does for one
   upload: decode, conform to the model, out-of-distribution statistics and warnings.
 
-They are set against the model's inference in one onnxruntime session of one intra-op thread (one core,
-as decoding is) at batch 1 and 64, per cutout; with ``--provider cuda`` a GPU's time per cutout
-instead. Prints a table and writes a JSON file.
+The process keeps freed memory for reuse as the service does (``app.memory.keep_freed_memory``, its
+default ``LENSFINDER_MALLOC_KEEP_MIB``), so that large temporaries are reused rather than faulted in
+afresh. They are set against the model's inference in one
+onnxruntime session of one intra-op thread (one core, as decoding is) at batch 1 and 64, per cutout;
+with ``--provider cuda`` a GPU's time per cutout instead. Prints a table and writes a JSON file.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from astropy.io import fits
 from app.card import ModelCard
 from app.decode import DecodeLimits, decode_bytes
 from app.decode.masking import MASK_VALUE
+from app.memory import keep_freed_memory
 from app.render import gray_png, rgb_png
 from app.scoring.prepare import Upload, prepare
 from bench.explain_latency import ROOT, lens
@@ -182,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    keep_freed_memory()
     made = cases()
     names = sorted({case.model for case in made})
     cards = {name: ModelCard.load(args.models / name / "model.json") for name in names}

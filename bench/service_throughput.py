@@ -9,8 +9,9 @@ What it does, all in one run on the same machine:
    largest batch) and at batch 1, on the same provider, in two arrangements, the better of which is the
    ceiling: one session with all the threads, and the service's own inference streams (S sessions of T
    threads run side by side, ``app.inference.pool.plan_streams`` from ``--streams``/``--threads``).
-   Measured again (batch ``--max-batch``) just before each load while the service is idle, and each
-   style's fraction is taken against that nearest measurement (a shared machine's speed drifts).
+   Measured again (batch ``--max-batch``) just before and just after each load while the service is
+   idle, and each style's fraction is taken against the mean of the two (a shared machine's speed
+   drifts).
 2. Starts the service (``uvicorn app.main:app`` in a subprocess, only this model in its models folder,
    batching on) and, with ``--clients`` concurrent keep-alive clients sending prebuilt requests back to
    back (``bench/http_load.py``), measures cutouts/s for three upload styles: one 101x101 FITS cutout
@@ -24,7 +25,7 @@ What it does, all in one run on the same machine:
    batching on / batching off is what batching buys.
 
 ``--repeats R`` measures every style (and batching off) R times, in rounds over the styles, each against
-its own raw measurement just before it; the table and the JSON give the median round's row and every
+its own raw measurements around it; the table and the JSON give the median round's row and every
 round's fraction (a shared machine's speed drifts by a few per cent from minute to minute: one round can
 land on either side of a target).
 
@@ -236,10 +237,17 @@ def main(argv: list[str] | None = None) -> int:
         return max(each.values()), each
 
     def measured(service: Service, request: bytes, per_request: int) -> dict[str, Any]:
-        # the ceiling again just before each load (the service idle): shared machines drift
-        raw_now = best_raw(batch_max, min(3.0, args.seconds / 2))[0]
+        # the ceiling again just before and just after each load (the service idle), their mean the
+        # load's ceiling: a shared machine's speed drifts by a few per cent within a minute
+        before = best_raw(batch_max, min(3.0, args.seconds / 2))[0]
         row = load(service, request, per_request, args.clients, args.seconds)
-        return row | {"raw_cutouts_per_s": raw_now, "fraction_of_raw": row["cutouts_per_s"] / raw_now}
+        after = best_raw(batch_max, min(3.0, args.seconds / 2))[0]
+        raw_now = (before + after) / 2
+        return row | {
+            "raw_cutouts_per_s": raw_now,
+            "raw_before_after": [before, after],
+            "fraction_of_raw": row["cutouts_per_s"] / raw_now,
+        }
 
     raw: dict[int, Any] = {}
     for b in (1, args.max_batch):
