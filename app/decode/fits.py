@@ -169,8 +169,8 @@ def _scan(hdul: Any, data: bytes, limits: DecodeLimits) -> tuple[list[ImageInfo]
             declared = check_compressed_hdu(hdu, data, label, limits)
             shape = declared.shape
             if shape and 0 not in shape:
-                # one image HDU for its header and its data: astropy builds it from the table's
-                # header card by card, as long as inflating a small cutout's tiles
+                # one image HDU for both its header and its data: building it (astropy converts the
+                # table's header card by card) costs about as much as inflating a small cutout
                 image_hdu = fits.CompImageHDU(bintable=hdu, do_not_scale_image_data=True)
                 values = HeaderValues(image_hdu.header)
                 sources[index] = _Source(_hdu_reader(image_hdu), values, declared.bitpix)
