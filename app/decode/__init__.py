@@ -25,8 +25,8 @@ __all__ = ["DecodeError", "DecodeLimits", "DecodedFile", "decode_bytes", "decode
 def import_astropy() -> None:
     """Import the astropy modules that decoding imports where a file needs them (FITS headers astropy
     must parse, HDU lists, units, WCS): about half a second, which a long-running service pays at
-    start-up rather than in its first requests. (A command-line run over plain single-cutout files
-    never needs them: app/decode/fits.py.)"""
+    start-up rather than in its first requests. (A command-line run over files of image HDUs with
+    plain headers never needs them: app/decode/fits.py.)"""
     import astropy.io.fits
     import astropy.units
     import astropy.wcs  # noqa: F401

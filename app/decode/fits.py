@@ -134,7 +134,8 @@ def _plain_images(
     if primary.get("SIMPLE") is not True or primary.get("GROUPS") is True or "XTENSION" in primary:
         return None
     for span in spans[1:]:
-        kind, header = span.values.get("XTENSION"), span.values
+        header = span.values
+        kind = header.get("XTENSION")
         if not isinstance(kind, str) or kind.rstrip() != "IMAGE":
             return None
         if header.get("PCOUNT", 0) != 0 or header.get("GCOUNT", 1) != 1:

@@ -360,12 +360,12 @@ def test_one_image_of_several_cutouts_is_counted_from_its_header_alone() -> None
 @pytest.mark.parametrize(
     "data",
     [
-        image_fits(noise((S, S)), {"OBJECT": "one", "RA": 150.0, "DEC": 2.0}),  # one image: the fast path
+        image_fits(noise((S, S)), {"OBJECT": "one", "RA": 150.0, "DEC": 2.0}),  # read from its bytes
         image_fits(noise((4, S, S))),  # a stack
         cube_fits(),
-        mef_fits(),  # several HDUs: astropy's HDU list
+        mef_fits(),  # several image HDUs, read from their bytes too
         extension_fits([noise((S, S))], [{"FILTER": "VIS"}]),
-        tile_compressed_fits(noise((S, S))),
+        tile_compressed_fits(noise((S, S))),  # astropy's HDU list
         gzip_bytes(image_fits(noise((S, S)))),
         png_bytes(np.arange(S * S, dtype=np.uint8).reshape(S, S)),
     ],
